@@ -1,0 +1,467 @@
+"""The public database object: the awaitable API over an engine.
+
+Hot paths (`get`, `get_many`, `put`) are written for CPython's bytecode budget: the common case
+(default family, newest state, plain bytes) is a handful of attribute loads and one dict lookup,
+and everything else falls through to a general path that checks and converts its input.
+
+Concurrency contract: a DB belongs to the event loop that opened it.  Reads never suspend;
+writes suspend only when they must wait for a group commit (sync=True, or a group in flight).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Generator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Final
+
+from aiokv.batch import WriteBatch
+from aiokv.convert import check_bound, check_flag, check_key, check_ttl, check_value, prefix_end
+from aiokv.engine.batch_format import Op, ValueKind, encode_op
+from aiokv.engine.engine import Engine
+from aiokv.engine.lsm.engine import DEFAULT_CF, LsmEngine
+from aiokv.errors import (
+    AiokvError,
+    BackgroundError,
+    ClosedError,
+    ColumnFamilyError,
+    InvalidArgumentError,
+    InvalidTypeError,
+)
+from aiokv.options import ENGINES, Options, build_options
+from aiokv.snapshot import ScanIterator, Snapshot
+
+_PUT: Final = int(ValueKind.PUT)
+_PUT_EXPIRING: Final = int(ValueKind.PUT_EXPIRING)
+_DELETE: Final = int(ValueKind.DELETE)
+DEFAULT_FAMILY: Final = "default"
+
+
+def _closed() -> AiokvError:
+    return ClosedError("database is closed")
+
+
+class ColumnFamily:
+    """A handle on a column family; pass it as `cf=` (issue 4 adds creating more)."""
+
+    __slots__ = ("id", "name")
+
+    def __init__(self, name: str, cf_id: int) -> None:
+        self.name = name
+        self.id = cf_id
+
+    def __repr__(self) -> str:
+        return f"ColumnFamily({self.name!r})"
+
+
+class DB:
+    """An open aiokv database.  Made by `aiokv.open()`; see that function."""
+
+    def __init__(self, path: str | None, engine: Engine, options: Options) -> None:
+        self.path = path
+        self.options = options
+        self._engine = engine
+        self._committer = engine.committer
+        self._hot = engine.hot_table
+        self._max_key = options.max_key_size
+        self._max_value = options.max_value_size
+        self._clock = options.clock
+        self._default = ColumnFamily(DEFAULT_FAMILY, DEFAULT_CF)
+        # None while usable; else makes the error every call raises (closed or poisoned).
+        self._bad: Callable[[], AiokvError] | None = None
+        self._closed = False
+        engine.on_poison = self._poisoned
+
+    def _poisoned(self, exc: BaseException) -> None:
+        if not self._closed:
+            self._bad = lambda: BackgroundError(exc)
+
+    # -- input checks shared with WriteBatch ---------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._bad is not None:
+            raise self._bad()
+
+    def _key(self, key: Any, what: str = "key") -> bytes:
+        return check_key(key, self._max_key, what)
+
+    def _value(self, value: Any) -> bytes:
+        return check_value(value, self._max_value)
+
+    def _cf_id(self, cf: ColumnFamily | None) -> int:
+        if cf is None:
+            return DEFAULT_CF
+        if not isinstance(cf, ColumnFamily):
+            raise InvalidTypeError(f"cf must be a ColumnFamily, not {type(cf).__name__}")
+        if not self._engine.has_family(cf.id):
+            raise ColumnFamilyError(f"column family {cf.name!r} does not exist")
+        return cf.id
+
+    def _expiry_ms(self, ttl: Any) -> int:
+        return int((self._clock() + check_ttl(ttl)) * 1000)
+
+    def _seq(self, snapshot: Snapshot | None) -> int | None:
+        if snapshot is None:
+            return None
+        if not isinstance(snapshot, Snapshot):
+            raise InvalidTypeError(f"snapshot must be a Snapshot, not {type(snapshot).__name__}")
+        if snapshot._db is not self:
+            raise InvalidArgumentError("snapshot belongs to another database")
+        snapshot._check()
+        return snapshot.seq
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def get(
+        self, key: Any, *, cf: ColumnFamily | None = None, snapshot: Snapshot | None = None
+    ) -> bytes | None:
+        """Returns the value of `key`, or None when it is missing, deleted or expired.
+
+        Args:
+            key: bytes or str (UTF-8), 1 to max_key_size bytes.
+            cf: the column family (default: the default family).
+            snapshot: read as of this snapshot (default: the newest state).
+        Raises:
+            InvalidArgumentError, InvalidTypeError: a bad key, family or snapshot.
+            ClosedError, BackgroundError: the database is closed or poisoned.
+        """
+        if self._bad is None and cf is None and snapshot is None:
+            try:
+                e = self._hot.get(key)
+            except TypeError:  # unhashable: the general path says what is wrong
+                e = None
+            if e is not None and e[0] == 1:  # a present PUT is current: no other check needed
+                return e[1]
+        return self._get(key, cf, snapshot)
+
+    def _get(self, key: Any, cf: ColumnFamily | None, snapshot: Snapshot | None) -> bytes | None:
+        self._check_open()
+        k = self._key(key)
+        return self._engine.get(self._cf_id(cf), k, self._seq(snapshot))
+
+    async def get_many(
+        self,
+        keys: Iterable[Any],
+        *,
+        cf: ColumnFamily | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> list[bytes | None]:
+        """Returns the values of `keys`, in order (None for each missing one)."""
+        if isinstance(keys, str | bytes | bytearray | memoryview):
+            raise InvalidTypeError("get_many takes an iterable of keys, not a single key")
+        if not isinstance(keys, list):
+            keys = list(keys)
+        if self._bad is None and cf is None and snapshot is None:
+            try:
+                out: list[bytes | None] = [
+                    e[1] if e is not None and e[0] == 1 else None for e in map(self._hot.get, keys)
+                ]
+            except TypeError:
+                out = [None] * len(keys)
+            if None in out:  # C-level scan; misses take the general path one by one
+                get = self._get
+                for i, v in enumerate(out):
+                    if v is None:
+                        out[i] = get(keys[i], None, None)
+            return out
+        self._check_open()
+        k = [self._key(x) for x in keys]
+        return self._engine.get_many(self._cf_id(cf), k, self._seq(snapshot))
+
+    def scan(
+        self,
+        start: Any = None,
+        end: Any = None,
+        *,
+        prefix: Any = None,
+        reverse: bool = False,
+        cf: ColumnFamily | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> ScanIterator:
+        """Iterates `(key, value)` over [start, end) in key order, or reverse order.
+
+        >>> async def first_users(db):                        # doctest: +SKIP
+        ...     return [k async for k, _ in db.scan(prefix=b"user:")]
+
+        Args:
+            start: inclusive lower bound (None: from the first key).
+            end: exclusive upper bound (None: to the last key).
+            prefix: only keys that start with it (combined with the bounds).
+            reverse: from the largest key down.
+            snapshot: read as of this snapshot (default: a snapshot taken now).
+        """
+        self._check_open()
+        lo = check_bound(start, "start")
+        hi = check_bound(end, "end")
+        check_flag(reverse, "reverse")
+        if prefix is not None:
+            p = check_bound(prefix, "prefix")
+            assert p is not None
+            if lo is None or lo < p:
+                lo = p
+            pe = prefix_end(p)
+            if pe is not None and (hi is None or pe < hi):
+                hi = pe
+        cfid = self._cf_id(cf)
+        self._seq(snapshot)  # checks it
+        if lo is not None and hi is not None and lo >= hi:
+            hi = lo  # an empty range still yields a well-formed, empty iterator
+        return ScanIterator(self, self._engine, cfid, lo, hi, reverse, snapshot)
+
+    def snapshot(self) -> Snapshot:
+        """Takes a snapshot of the newest state.  Release it when done."""
+        self._check_open()
+        return Snapshot(self, self._engine)
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    async def put(
+        self,
+        key: Any,
+        value: Any,
+        *,
+        cf: ColumnFamily | None = None,
+        ttl: Any = None,
+        sync: bool = False,
+        buffered: bool = False,
+    ) -> None:
+        """Sets `key` to `value`.
+
+        Args:
+            key, value: bytes or str (UTF-8) within max_key_size / max_value_size.
+            cf: the column family (default: the default family).
+            ttl: seconds after which the value expires (reads stop returning it at once).
+            sync: when True, returns once the write survives a power cut (fdatasync).
+                By default it returns once the bytes reached the OS (survives a process crash).
+            buffered: when True, returns before the bytes reach the OS; they follow within
+                buffered_flush_ms.  For caches and sessions that can lose the newest writes.
+        Raises:
+            InvalidArgumentError, InvalidTypeError: bad input; nothing was written.
+            StorageIOError: the WAL write or sync failed; the database is now poisoned.
+            ClosedError, BackgroundError: the database is closed or poisoned.
+        """
+        if self._bad is not None:
+            raise self._bad()
+        if key.__class__ is not bytes or not 0 < len(key) <= self._max_key:
+            key = self._key(key)
+        if value.__class__ is not bytes or len(value) > self._max_value:
+            value = self._value(value)
+        if cf is None and ttl is None and not sync and not buffered:
+            c = self._committer
+            if c.inline_ok:
+                c.put_inline(key, value)
+                return
+        cfid = self._cf_id(cf)
+        if ttl is None:
+            op = Op(_PUT, cfid, key, value)
+            enc = encode_op(_PUT, cfid, key, value)
+        else:
+            exp = self._expiry_ms(ttl)
+            op = Op(_PUT_EXPIRING, cfid, key, value, exp)
+            enc = encode_op(_PUT_EXPIRING, cfid, key, value, exp)
+        await self._commit([op], [enc], len(enc), sync, buffered)
+
+    async def put_many(
+        self,
+        items: Mapping[Any, Any] | Iterable[tuple[Any, Any]],
+        *,
+        cf: ColumnFamily | None = None,
+        ttl: Any = None,
+        sync: bool = False,
+        buffered: bool = False,
+    ) -> None:
+        """Sets many keys at once, atomically (one batch)."""
+        batch = self.batch(sync=sync, buffered=buffered)
+        pairs = items.items() if isinstance(items, Mapping) else items
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise InvalidTypeError("put_many takes a mapping or (key, value) pairs")
+            batch.put(pair[0], pair[1], cf=cf, ttl=ttl)
+        await batch.commit()
+
+    async def delete(
+        self,
+        key: Any,
+        *,
+        cf: ColumnFamily | None = None,
+        sync: bool = False,
+        buffered: bool = False,
+    ) -> None:
+        """Deletes `key` (deleting an absent key is not an error)."""
+        batch = self.batch(sync=sync, buffered=buffered)
+        batch.delete(key, cf=cf)
+        await batch.commit()
+
+    async def delete_range(
+        self,
+        start: Any,
+        end: Any,
+        *,
+        cf: ColumnFamily | None = None,
+        sync: bool = False,
+        buffered: bool = False,
+    ) -> None:
+        """Deletes every key in [start, end)."""
+        batch = self.batch(sync=sync, buffered=buffered)
+        batch.delete_range(start, end, cf=cf)
+        await batch.commit()
+
+    def batch(self, *, sync: bool = False, buffered: bool = False) -> WriteBatch:
+        """A new WriteBatch; see WriteBatch for its use as `async with`."""
+        self._check_open()
+        check_flag(sync, "sync")
+        check_flag(buffered, "buffered")
+        if sync and buffered:
+            raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
+        return WriteBatch(self, sync=sync, buffered=buffered)
+
+    async def write(self, batch: WriteBatch) -> None:
+        """Commits a batch made by `db.batch()`."""
+        if not isinstance(batch, WriteBatch):
+            raise InvalidTypeError(f"write takes a WriteBatch, not {type(batch).__name__}")
+        if batch._db is not self:
+            raise InvalidArgumentError("batch belongs to another database")
+        await batch.commit()
+
+    async def _commit(
+        self, ops: list[Op], encoded: list[bytes], nbytes: int, sync: bool, buffered: bool
+    ) -> None:
+        self._check_open()
+        check_flag(sync, "sync")
+        check_flag(buffered, "buffered")
+        if sync and buffered:
+            raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
+        if not ops:
+            return
+        c = self._committer
+        if not sync and c.inline_ok:
+            if buffered:
+                c.write_buffered(ops, encoded, nbytes)
+            else:
+                c.write_inline(ops, encoded)
+            return
+        await c.commit(ops, encoded, nbytes, sync)
+
+    # -- families -----------------------------------------------------------------------------
+
+    def column_family(self, name: str) -> ColumnFamily:
+        """The handle of an existing column family."""
+        self._check_open()
+        if not isinstance(name, str):
+            raise InvalidTypeError("a column family name is a str")
+        if name != DEFAULT_FAMILY:
+            raise ColumnFamilyError(f"column family {name!r} does not exist")
+        return self._default
+
+    def list_column_families(self) -> list[str]:
+        self._check_open()
+        return [DEFAULT_FAMILY]
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Verifies the in-memory structures' invariants (raises AssertionError)."""
+        self._check_open()
+        self._engine.check()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def aclose(self) -> None:
+        """Finishes queued writes, syncs the WAL and releases the directory; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bad = _closed
+        await self._engine.close()
+
+    async def close(self) -> None:
+        """Same as aclose()."""
+        await self.aclose()
+
+    async def __aenter__(self) -> DB:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        warnings.warn(
+            f"aiokv database {self.path!r} was not closed; call `await db.aclose()` "
+            "or use `async with aiokv.open(...)`",
+            ResourceWarning,
+            stacklevel=1,
+        )
+        self._engine.abandon()
+
+
+class _Opening:
+    """What `aiokv.open()` returns: await it for a DB, or use it as `async with`."""
+
+    __slots__ = ("_db", "_engine_name", "_options", "_path")
+
+    def __init__(self, path: str | None, engine: str, options: Options) -> None:
+        self._path = path
+        self._engine_name = engine
+        self._options = options
+        self._db: DB | None = None
+
+    async def _open(self) -> DB:
+        engine = await LsmEngine.open(self._path, self._options)
+        return DB(self._path, engine, self._options)
+
+    def __await__(self) -> Generator[Any, None, DB]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> DB:
+        self._db = await self._open()
+        return self._db
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._db is not None:
+            await self._db.aclose()
+
+
+def open(path: Any, engine: str = "lsm", **options: Any) -> _Opening:
+    """Opens (creating if missing) the database in directory `path`; None means in memory.
+
+    Use as `async with aiokv.open(path) as db:` or `db = await aiokv.open(path)`.
+
+    Args:
+        path: a directory (str or os.PathLike), or None for a purely in-memory store.
+        engine: "lsm" (the B+Tree engine arrives with issue 5).
+        **options: see aiokv.Options; an unknown option is an error.
+    Raises:
+        InvalidArgumentError: unknown option or engine, a path that is a file, ...
+        LockedError: another open database holds the directory.
+        UnsupportedFormatError: written by a newer format version.
+        CorruptionError: the stored bytes fail their checks.
+    """
+    import os
+
+    if path is not None:
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidTypeError(
+                f"path must be a str, os.PathLike or None, not {type(path).__name__}"
+            )
+        path = os.fspath(path)
+        if not isinstance(path, str) or not path:
+            raise InvalidArgumentError("path must be a non-empty str path")
+        path = os.path.abspath(path) if options.get("fs") is None else path
+    if engine not in ENGINES:
+        raise InvalidArgumentError(f"engine must be one of {ENGINES}, not {engine!r}")
+    return _Opening(path, engine, build_options(options))

@@ -1,0 +1,4 @@
+"""Storage engines and what they share: codecs, the WAL, the FileSystem seam, the memtable.
+
+Internal: users import from `aiokv` only.
+"""

@@ -1,0 +1,307 @@
+"""Group commit: many writers, one WAL record and at most one fsync per group.
+
+Three ways in, by durability:
+
+- `put_inline` / `write_inline` (default durability, nothing queued): the caller's own coroutine
+  encodes the record, hands it to the OS with one small write, applies it to the memtable and
+  returns without suspending.  With nothing to wait for, a queue would only add a task switch.
+- `write_buffered` (buffered=True, nothing queued): the ops are applied and acknowledged at
+  once; their bytes wait in memory for at most `buffered_flush_ms` (or the next write that does
+  reach the WAL, which carries them first) before they are handed to the OS.
+- `commit` (sync=True, or anything arriving while a group is in flight): the writer queues a
+  Pending and awaits it.  One committer task takes every queued batch (up to
+  `group_commit_size` bytes), assigns sequence numbers, writes one record, fsyncs once in the
+  thread pool if any writer of the group asked for sync, applies the group, publishes its
+  sequence numbers and wakes every writer.  A group that holds a sync writer is synced.
+
+Invariants:
+1. Records reach the WAL in sequence order, and `last_seq` (the published sequence number that
+   snapshots read at) only moves past a group once the whole group is applied.
+2. A failed write or sync poisons: `error` is set, the failed group gets StorageIOError, every
+   queued and later writer gets BackgroundError, and the bytes of the failed group are cut from
+   the segment (best effort) so that nothing unacknowledged reappears.  Nothing is retried.
+3. A writer cancelled while its Pending is still queued is dropped whole; once its group is
+   taken, it is committed whole.  Either way nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from aiokv.engine.batch_format import OP_HEADER, PAYLOAD_HEADER, Op, ValueKind, encode_payload
+from aiokv.engine.fs import FileSystem
+from aiokv.engine.wal import WalWriter
+from aiokv.engine.wal_format import RecordType
+from aiokv.errors import BackgroundError, StorageIOError
+
+_T = TypeVar("_T")
+_BATCH = int(RecordType.BATCH)
+_PUT = int(ValueKind.PUT)
+_pack_op = OP_HEADER.pack
+_pack_payload_header = PAYLOAD_HEADER.pack
+INLINE_WRITE_MAX = 1 << 20  # larger records are written from the thread pool, off the loop
+
+
+class CommitTarget(Protocol):
+    """What the committer applies groups to (the engine)."""
+
+    def apply_ops(self, ops: list[Op], base_seq: int) -> None: ...
+
+    def put_default(self, key: bytes, value: bytes, seq: int) -> None: ...
+
+    def poison(self, exc: BaseException) -> None: ...
+
+
+class Pending:
+    __slots__ = ("encoded", "future", "nbytes", "ops", "sync")
+
+    def __init__(
+        self, ops: list[Op], encoded: list[bytes], nbytes: int, sync: bool, future: Any
+    ) -> None:
+        self.ops = ops
+        self.encoded = encoded
+        self.nbytes = nbytes
+        self.sync = sync
+        self.future: asyncio.Future[None] = future
+
+
+class GroupCommitter:
+    """Serializes every write of a database into the WAL and the memtables."""
+
+    def __init__(
+        self,
+        target: CommitTarget,
+        fs: FileSystem,
+        dirpath: str,
+        wal: WalWriter | None,
+        pool: ThreadPoolExecutor,
+        *,
+        last_seq: int,
+        segment_size: int,
+        group_size: int,
+        buffered_flush_s: float,
+    ) -> None:
+        self._target = target
+        self._fs = fs
+        self._dirpath = dirpath
+        self.wal = wal
+        self._pool = pool
+        self.last_seq = last_seq
+        self._segment_size = segment_size
+        self._group_size = group_size
+        self._buffered_flush_s = buffered_flush_s
+        self._queue: deque[Pending] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._buf: list[bytes] = []  # encoded ops acknowledged but not yet in the WAL
+        self._buf_base = 0
+        self._buf_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.error: BaseException | None = None
+        # True when a write may take the inline path: no group in flight, room in the segment.
+        self.inline_ok = True
+
+    # -- inline paths (no suspension) ---------------------------------------------------------
+
+    def put_inline(self, key: bytes, value: bytes) -> None:
+        """Commits one default-durability PUT to the default family.  Needs `inline_ok`."""
+        seq = self.last_seq + 1
+        wal = self.wal
+        if wal is not None:
+            op = _pack_op(_PUT, 0, len(key), len(value)) + key + value
+            if self._buf:
+                self._buf.append(op)
+                self._write_buffer_inline()
+            else:
+                self._append_inline(wal, _pack_payload_header(seq, 1) + op)
+        self._target.put_default(key, value, seq)
+        self.last_seq = seq
+
+    def write_inline(self, ops: list[Op], encoded: list[bytes]) -> None:
+        """Commits a default-durability batch.  Needs `inline_ok`."""
+        base = self.last_seq + 1
+        if self.wal is not None:
+            if not self._buf:
+                self._buf_base = base
+            self._buf.extend(encoded)
+            self._write_buffer_inline()
+        self._target.apply_ops(ops, base)
+        self.last_seq = base + len(ops) - 1
+
+    def write_buffered(self, ops: list[Op], encoded: list[bytes], nbytes: int) -> None:
+        """Applies and acknowledges a buffered batch at once.  Needs `inline_ok`."""
+        base = self.last_seq + 1
+        if self.wal is not None:
+            if not self._buf:
+                self._buf_base = base
+            self._buf.extend(encoded)
+            self._buf_bytes += nbytes
+        self._target.apply_ops(ops, base)
+        self.last_seq = base + len(ops) - 1
+        if self.wal is None:
+            return
+        if self._buf_bytes >= self._group_size:
+            self._write_buffer_inline()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._buffered_flush_s, self._flush_buffer_soon)
+
+    def _flush_buffer_soon(self) -> None:
+        self._timer = None
+        if self._buf and self.inline_ok:
+            try:
+                self._write_buffer_inline()
+            except StorageIOError:
+                pass  # poisoned: every later call reports it
+
+    def _write_buffer_inline(self) -> None:
+        wal = self.wal
+        assert wal is not None
+        ops = self._buf
+        payload = encode_payload(self._buf_base, len(ops), ops)
+        self._buf = []
+        self._buf_bytes = 0
+        self._append_inline(wal, payload)
+
+    def _append_inline(self, wal: WalWriter, payload: bytes) -> None:
+        start = wal.size
+        try:
+            wal.append(_BATCH, payload)
+        except OSError as e:
+            self._poison(e, wal, start)
+            raise StorageIOError(f"WAL write to {wal.path} failed: {e}", e) from e
+        if wal.size >= self._segment_size:
+            self.inline_ok = False  # the next write takes the queue, which rotates first
+
+    # -- the queue ------------------------------------------------------------------------------
+
+    async def commit(self, ops: list[Op], encoded: list[bytes], nbytes: int, sync: bool) -> None:
+        """Queues a batch and returns once it is committed with the durability asked for."""
+        if self.error is not None:
+            raise BackgroundError(self.error)
+        loop = asyncio.get_running_loop()
+        p = Pending(ops, encoded, nbytes, sync, loop.create_future())
+        self._queue.append(p)
+        self.inline_ok = False
+        if self._task is None:
+            self._task = loop.create_task(self._run())
+        try:
+            await p.future
+        except asyncio.CancelledError:
+            if p in self._queue:
+                self._queue.remove(p)  # invariant 3: not taken yet, so dropped whole
+            raise
+
+    async def _run(self) -> None:
+        try:
+            while self._queue and self.error is None:
+                wal = self.wal
+                if wal is not None and wal.size >= self._segment_size:
+                    await self._rotate(wal)
+                    continue
+                group = self._take_group()
+                await self._commit_group(group)
+        finally:
+            self._task = None
+            self.inline_ok = self.error is None and (
+                self.wal is None or self.wal.size < self._segment_size
+            )
+
+    def _take_group(self) -> list[Pending]:
+        queue = self._queue
+        group = [queue.popleft()]
+        total = group[0].nbytes
+        while queue and total + queue[0].nbytes <= self._group_size:
+            p = queue.popleft()
+            total += p.nbytes
+            group.append(p)
+        return group
+
+    async def _commit_group(self, group: list[Pending]) -> None:
+        base = self.last_seq + 1
+        count = sum(len(p.ops) for p in group)
+        wal = self.wal
+        if wal is not None:
+            first = self._buf_base if self._buf else base
+            parts = self._buf
+            for p in group:
+                parts.extend(p.encoded)
+            self._buf = []
+            self._buf_bytes = 0
+            payload = encode_payload(first, len(parts), parts)
+            start = wal.size
+            try:
+                if len(payload) > INLINE_WRITE_MAX:
+                    await self._in_pool(wal.append, _BATCH, payload)
+                else:
+                    wal.append(_BATCH, payload)
+                if any(p.sync for p in group):
+                    wal.mark_synced(await self._in_pool(wal.sync))
+            except OSError as e:
+                self._poison(e, wal, start, group)
+                return
+        seq = base
+        apply = self._target.apply_ops
+        for p in group:
+            apply(p.ops, seq)
+            seq += len(p.ops)
+        self.last_seq = base + count - 1
+        for p in group:
+            if not p.future.done():
+                p.future.set_result(None)
+
+    async def _rotate(self, old: WalWriter) -> None:
+        """Seals the full segment (sync) and starts the next one (invariant 2 of wal.py)."""
+        try:
+            await self._in_pool(old.sync)
+            old.close()
+            self.wal = await self._in_pool(
+                WalWriter.create, self._fs, self._dirpath, old.number + 1
+            )
+        except OSError as e:
+            self._poison(e, old, old.size)
+
+    async def _in_pool(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # -- failure and shutdown -------------------------------------------------------------------
+
+    def _poison(
+        self, exc: OSError, wal: WalWriter, start: int, group: list[Pending] | None = None
+    ) -> None:
+        self.error = exc
+        self.inline_ok = False
+        try:
+            wal.truncate(start)  # invariant 2: the failed group must not reappear on reopen
+        except OSError:
+            pass
+        for p in group or ():
+            if not p.future.done():
+                p.future.set_exception(StorageIOError(f"WAL write or sync failed: {exc}", exc))
+        while self._queue:
+            p = self._queue.popleft()
+            if not p.future.done():
+                p.future.set_exception(BackgroundError(exc))
+        self._target.poison(exc)
+
+    async def close(self, *, sync: bool) -> None:
+        """Drains the queue, writes buffered ops, syncs (if asked) and closes the segment."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._task is not None:
+            await asyncio.shield(self._task)
+        wal = self.wal
+        if wal is None:
+            return
+        try:
+            if self.error is None:
+                if self._buf:
+                    self._write_buffer_inline()
+                if sync:
+                    wal.mark_synced(await self._in_pool(wal.sync))
+        finally:
+            wal.close()

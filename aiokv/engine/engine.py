@@ -1,0 +1,53 @@
+"""The Engine contract: what the async facade (aiokv.db.DB) needs of a storage engine.
+
+Reads are synchronous and run inline on the event loop (they never do blocking I/O); writes go
+through the engine's group committer.  `seq=None` reads the newest published state.  Both
+engines (LSM now, B+Tree with issue 5) implement this, and one contract test suite runs on both
+and on a dict model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from aiokv.engine.batch_format import Op
+from aiokv.engine.commit import GroupCommitter
+from aiokv.engine.memtable import Entry
+
+
+class Engine(Protocol):
+    committer: GroupCommitter
+    # The default family's newest entries by key, for the facade's get fast path: an entry
+    # whose kind is PUT is current.  An engine without such a table gives an empty dict.
+    hot_table: dict[bytes, Entry]
+    on_poison: Callable[[BaseException], None] | None
+
+    def get(self, cf: int, key: bytes, seq: int | None) -> bytes | None: ...
+
+    def get_many(self, cf: int, keys: list[bytes], seq: int | None) -> list[bytes | None]: ...
+
+    def scan_chunk(
+        self,
+        cf: int,
+        lo: bytes | None,
+        lo_inclusive: bool,
+        hi: bytes | None,
+        reverse: bool,
+        seq: int,
+        limit: int,
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]: ...
+
+    def acquire_snapshot(self, seq: int | None = None) -> int: ...
+
+    def release_snapshot(self, seq: int) -> None: ...
+
+    def has_family(self, cf: int) -> bool: ...
+
+    def check(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def abandon(self) -> None: ...
+
+    def apply_ops(self, ops: list[Op], base_seq: int) -> None: ...

@@ -1,0 +1,163 @@
+"""The memtable: the newest writes of one column family, in memory, with MVCC.
+
+Layout, chosen for CPython (see DESIGN.md, "Performance doctrine"):
+
+- `table` maps each key to its newest entry, a tuple `(kind, value, seq, expiry_ms)`, so that a
+  point lookup is one dict lookup and the get fast path (`kind == PUT`) reads `value` directly.
+- Older entries of a key are kept in `_history` (oldest first) only while a snapshot or a scan
+  may still read them; with no snapshot live an overwrite simply replaces the entry.
+- Key order is kept by a SortedList; new keys are first appended to `_unindexed` and folded in
+  in bulk (before an ordered read, or every FOLD_EVERY new keys), so that a put does not pay for
+  ordering and a scan never waits for more than FOLD_EVERY insertions.
+- A DELETE_RANGE is applied eagerly to the keys the memtable holds (a DELETE entry at the range's
+  sequence number for each), so reads that hit the memtable never consult range tombstones; the
+  range itself is kept in `range_dels` for the older data below this memtable.
+
+Invariant 1: for every key, the entries of `_history[key]` and then `table[key]` have strictly
+increasing sequence numbers.
+Invariant 2: the keys of `table` are exactly the keys of `_index` plus those of `_unindexed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import islice
+from typing import Final
+
+from sortedcontainers import SortedList
+
+from aiokv.engine.batch_format import Op, ValueKind
+
+Entry = tuple[int, bytes, int, int]  # kind, value, seq, expiry_ms
+
+PUT: Final = int(ValueKind.PUT)
+DELETE: Final = int(ValueKind.DELETE)
+DELETE_RANGE: Final = int(ValueKind.DELETE_RANGE)
+PUT_EXPIRING: Final = int(ValueKind.PUT_EXPIRING)
+FOLD_EVERY: Final = 4096  # new keys folded into the index at once: a few ms of work at most
+ENTRY_OVERHEAD: Final = 64  # bytes of dict slot, tuple and ints per entry, for size accounting
+
+
+class Memtable:
+    """One column family's newest writes.  See the module docstring."""
+
+    __slots__ = ("_history", "_index", "_unindexed", "approximate_bytes", "range_dels", "table")
+
+    def __init__(self) -> None:
+        self.table: dict[bytes, Entry] = {}
+        self._history: dict[bytes, list[Entry]] = {}
+        self._index = SortedList()
+        self._unindexed: list[bytes] = []
+        self.range_dels: list[tuple[bytes, bytes, int]] = []  # start, end (exclusive), seq
+        self.approximate_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def put(self, key: bytes, value: bytes, seq: int, keep_history: bool) -> None:
+        """Applies a single PUT: the put fast path."""
+        old = self.table.get(key)
+        if old is None:
+            self._unindexed.append(key)
+            if len(self._unindexed) >= FOLD_EVERY:
+                self._fold()
+        elif keep_history:
+            self._history.setdefault(key, []).append(old)
+        self.table[key] = (PUT, value, seq, 0)
+        self.approximate_bytes += len(key) + len(value) + ENTRY_OVERHEAD
+
+    def apply(self, ops: Iterable[Op], base_seq: int, keep_history: bool) -> None:
+        """Applies ops with sequence numbers base_seq, base_seq + 1, ..."""
+        table = self.table
+        history = self._history
+        seq = base_seq
+        for kind, _cf, key, value, expiry in ops:
+            if kind == DELETE_RANGE:
+                self._delete_range(key, value, seq, keep_history)
+                seq += 1
+                continue
+            old = table.get(key)
+            if old is None:
+                self._unindexed.append(key)
+            elif keep_history:
+                history.setdefault(key, []).append(old)
+            table[key] = (kind, value, seq, expiry)
+            self.approximate_bytes += len(key) + len(value) + ENTRY_OVERHEAD
+            seq += 1
+        if len(self._unindexed) >= FOLD_EVERY:
+            self._fold()
+
+    def _delete_range(self, start: bytes, end: bytes, seq: int, keep_history: bool) -> None:
+        self.range_dels.append((start, end, seq))
+        self.approximate_bytes += len(start) + len(end) + ENTRY_OVERHEAD
+        table = self.table
+        for key in self.keys_in_range(start, end):
+            old = table[key]
+            if old[0] == DELETE:
+                continue
+            if keep_history:
+                self._history.setdefault(key, []).append(old)
+            table[key] = (DELETE, b"", seq, 0)
+
+    def drop_history(self) -> None:
+        """Forgets older entries: called when no snapshot or scan is live any more."""
+        self._history.clear()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def entry_at(self, key: bytes, seq: int) -> Entry | None:
+        """The newest entry of `key` with a sequence number <= seq, or None."""
+        e = self.table.get(key)
+        if e is None or e[2] <= seq:
+            return e
+        for old in reversed(self._history.get(key, ())):
+            if old[2] <= seq:
+                return old
+        return None
+
+    def range_deleted_at(self, key: bytes, seq: int) -> int:
+        """The largest sequence number <= seq of a range tombstone covering key, or -1."""
+        best = -1
+        for start, end, rseq in self.range_dels:
+            if start <= key < end and best < rseq <= seq:
+                best = rseq
+        return best
+
+    def keys_in_range(
+        self, start: bytes | None, end: bytes | None, reverse: bool = False
+    ) -> list[bytes]:
+        """Keys in [start, end) in order (reverse order if asked); None means unbounded."""
+        self._fold()
+        return list(self._index.irange(start, end, inclusive=(True, False), reverse=reverse))
+
+    def keys_between(
+        self, lo: bytes | None, lo_inclusive: bool, hi: bytes | None, limit: int, reverse: bool
+    ) -> list[bytes]:
+        """Up to `limit` keys between lo and hi (hi exclusive; None is unbounded), in order.
+
+        Forward walks up from lo (included if lo_inclusive); reverse walks down from below hi
+        to lo (included).  A scan resumes by passing its last key as the exclusive bound.
+        """
+        self._fold()
+        if reverse:
+            it = self._index.irange(lo, hi, inclusive=(True, False), reverse=True)
+        else:
+            it = self._index.irange(lo, hi, inclusive=(lo_inclusive, False))
+        return list(islice(it, limit))
+
+    def _fold(self) -> None:
+        if self._unindexed:
+            self._index.update(self._unindexed)
+            self._unindexed = []
+
+    # -- structure check -----------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Asserts the invariants of the module docstring (for tests)."""
+        self._fold()
+        assert list(self._index) == sorted(self.table), "index and table disagree"
+        for key, older in self._history.items():
+            seqs = [e[2] for e in older] + [self.table[key][2]]
+            assert seqs == sorted(set(seqs)), f"history of {key!r} not increasing: {seqs}"

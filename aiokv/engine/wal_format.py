@@ -1,0 +1,209 @@
+"""WAL segment framing: the segment header, records, and a sans-IO reader.
+
+See docs/format/wal.md.  All integers are little-endian.
+
+    segment := header, record*
+    header  := magic: b"aiokvWAL", version: u32, flags: u32, number: u64,
+               checksum: u64 (xxh3_64 of the 24 bytes before it)
+    record  := mark: b"\\xe8\\x5a\\x0b\\xc3", checksum: u64 (xxh3_64 of all that follows it,
+               through the end of the payload), type: u8, synced_to: u64, length: u32,
+               payload[length]
+
+`synced_to` is the segment offset up to which the writer knew the segment was synced when it
+wrote the record.  Recovery uses it to tell a torn tail (bad bytes nobody synced: stop there)
+from corruption in the middle (bad bytes that a later record says were synced: refuse).
+
+Invariant 1: records start right after the header and follow each other with no gap.
+Invariant 2: synced_to never decreases from one record to the next.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+from typing import Final, NamedTuple
+
+import xxhash
+
+from aiokv.errors import CorruptionError, UnsupportedFormatError
+
+SEGMENT_MAGIC: Final = b"aiokvWAL"
+WAL_VERSION: Final = 1
+SEGMENT_HEADER = struct.Struct("<8sIIQQ")  # magic, version, flags, number, checksum
+RECORD_MARK: Final = b"\xe8\x5a\x0b\xc3"  # finds record starts after damage (bytes.find)
+RECORD_HEADER = struct.Struct("<4sQBQI")  # mark, checksum, type, synced_to, length
+CHECKED_FROM: Final = 12  # the checksum covers the record from its type byte on
+MAX_RECORD_PAYLOAD: Final = (1 << 32) - 1  # length is a u32
+
+_xxh3 = xxhash.xxh3_64_intdigest
+_pack_record_header = RECORD_HEADER.pack
+_TAIL = struct.Struct("<BQI")  # type, synced_to, length: the checked part of the header
+_pack_tail = _TAIL.pack
+
+
+class RecordType(IntEnum):  # On disk: never renumber or reuse.
+    BATCH = 1  # payload: see batch_format.py
+
+
+class WalRecord(NamedTuple):
+    """A record as read back: where it starts, its type, its synced_to and its payload."""
+
+    offset: int
+    type: int
+    synced_to: int
+    payload: bytes
+
+
+def encode_segment_header(number: int) -> bytes:
+    """Encodes the 32-byte header of segment `number`."""
+    head = SEGMENT_HEADER.pack(SEGMENT_MAGIC, WAL_VERSION, 0, number, 0)[:24]
+    return head + struct.pack("<Q", _xxh3(head))
+
+
+def encode_record(rtype: int, synced_to: int, payload: bytes) -> bytes:
+    """Encodes one record."""
+    tail = _pack_tail(rtype, synced_to, len(payload))
+    return b"".join((RECORD_MARK, struct.pack("<Q", _xxh3(tail + payload)), tail, payload))
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+class _End:
+    def __repr__(self) -> str:
+        return "END"
+
+
+NEED_DATA: Final = _NeedData()
+END: Final = _End()
+
+
+class WalReader:
+    """Reads the records of one segment from bytes fed to it; does no I/O.
+
+    Use: `feed(data)` as often as needed, `feed_eof()` once the file is all fed, and call
+    `next_record()` until it returns END.  After END, `torn_at` is None when the segment ended
+    cleanly, or the offset where its torn tail starts (everything from there on is to be cut);
+    `valid_end` is the end of the last good record.
+
+    A bad record whose bytes a later good record says were synced raises CorruptionError.
+    A segment written by a newer format raises UnsupportedFormatError.
+    """
+
+    def __init__(self, path: str, number: int | None = None) -> None:
+        self.path = path
+        self.number = number
+        self.torn_at: int | None = None
+        self.valid_end = 0
+        self._buf = bytearray()
+        self._pos = 0
+        self._eof = False
+        self._header_done = False
+        self._done = False
+        self._last_synced_to = 0
+
+    def feed(self, data: bytes) -> None:
+        if self._eof:
+            raise RuntimeError("feed() after feed_eof()")
+        self._buf += data
+
+    def feed_eof(self) -> None:
+        self._eof = True
+
+    def next_record(self) -> WalRecord | _NeedData | _End:
+        if self._done:
+            return END
+        if not self._header_done:
+            verdict = self._read_header()
+            if verdict is not None:
+                return verdict
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail == 0:
+            return self._finish(None) if self._eof else NEED_DATA
+        if avail < RECORD_HEADER.size:
+            return self._bad(pos, "record header cut short") if self._eof else NEED_DATA
+        mark, checksum, rtype, synced_to, length = RECORD_HEADER.unpack_from(buf, pos)
+        if mark != RECORD_MARK:
+            return self._bad(pos, "no record mark")
+        end = pos + RECORD_HEADER.size + length
+        if end > len(buf):
+            return self._bad(pos, "record runs past the end") if self._eof else NEED_DATA
+        if _xxh3(memoryview(buf)[pos + CHECKED_FROM : end]) != checksum:
+            return self._bad(pos, "record checksum mismatch")
+        if rtype not in _RECORD_TYPES or synced_to < self._last_synced_to:
+            raise CorruptionError(self.path, pos, "record with a good checksum breaks the grammar")
+        self._last_synced_to = synced_to
+        self._pos = self.valid_end = end
+        return WalRecord(pos, rtype, synced_to, bytes(buf[pos + RECORD_HEADER.size : end]))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _read_header(self) -> _NeedData | _End | None:
+        buf = self._buf
+        size = SEGMENT_HEADER.size
+        if len(buf) < size:
+            if not self._eof:
+                return NEED_DATA
+            # A header is synced before any record is written, so a short one is a segment
+            # whose creation a crash cut short: nothing in it was ever acknowledged.
+            return self._finish(0)
+        magic, version, _flags, number, checksum = SEGMENT_HEADER.unpack_from(buf, 0)
+        if checksum != _xxh3(bytes(buf[:24])) or magic != SEGMENT_MAGIC:
+            if not self._eof:
+                return NEED_DATA
+            if len(buf) == size:
+                return self._finish(0)
+            raise CorruptionError(self.path, 0, "bad WAL segment header")
+        if version > WAL_VERSION:
+            raise UnsupportedFormatError(
+                f"{self.path}: WAL format version {version} is newer than this build "
+                f"reads ({WAL_VERSION}); upgrade aiokv"
+            )
+        if self.number is not None and number != self.number:
+            raise CorruptionError(self.path, 0, f"header names segment {number}")
+        self._header_done = True
+        self._pos = self.valid_end = size
+        return None
+
+    def _finish(self, torn_at: int | None) -> _End:
+        self.torn_at = torn_at
+        self._done = True
+        return END
+
+    def _bad(self, pos: int, detail: str) -> _NeedData | _End:
+        """Decides whether a bad record at `pos` is a torn tail or corruption."""
+        if not self._eof:
+            return NEED_DATA  # the answer depends on what follows: wait for all of it
+        claimed = self._synced_claimed_after(pos)
+        if claimed > pos:
+            raise CorruptionError(
+                self.path, pos, f"{detail}; a later record says offset {claimed} was synced"
+            )
+        return self._finish(pos)
+
+    def _synced_claimed_after(self, pos: int) -> int:
+        """The largest synced_to of any good record that starts after `pos`."""
+        buf = bytes(self._buf)
+        best = 0
+        at = buf.find(RECORD_MARK, pos + 1)
+        while at >= 0:
+            nxt = at + 1
+            if at + RECORD_HEADER.size <= len(buf):
+                _m, checksum, rtype, synced_to, length = RECORD_HEADER.unpack_from(buf, at)
+                end = at + RECORD_HEADER.size + length
+                if (
+                    end <= len(buf)
+                    and rtype in _RECORD_TYPES
+                    and _xxh3(buf[at + CHECKED_FROM : end]) == checksum
+                ):
+                    best = max(best, synced_to)
+                    nxt = end
+            at = buf.find(RECORD_MARK, nxt)
+        return best
+
+
+_RECORD_TYPES = frozenset(int(t) for t in RecordType)
