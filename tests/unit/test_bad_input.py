@@ -41,7 +41,7 @@ BAD_PUTS = [
         aiokv.InvalidArgumentError,
         "not both",
         id="sync-and-buffered",
-    ),  # fmt: skip
+    ),
     pytest.param((b"k", b"v"), {"cf": "default"}, aiokv.InvalidTypeError, "ColumnFamily", id="cf"),
 ]
 

@@ -87,7 +87,7 @@ async def test_scan_forward_reverse_bounds_and_prefix(db):
     assert [k async for k, _ in db.scan(b"b1", b"b3", reverse=True)] == [b"b2", b"b1"]
     assert [k async for k, _ in db.scan(prefix=b"b")] == [b"b1", b"b2", b"b3"]
     assert [k async for k, _ in db.scan(prefix=b"b", start=b"b2")] == [b"b2", b"b3"]
-    assert [kv async for kv in db.scan(prefix=b"b", reverse=True)][0] == (b"b3", b"B3")
+    assert await db.scan(prefix=b"b", reverse=True).__anext__() == (b"b3", b"B3")
     assert [k async for k, _ in db.scan(b"z", b"a")] == []
 
 
