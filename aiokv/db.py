@@ -62,7 +62,8 @@ class DB:
         self.options = options
         self._engine = engine
         self._committer = engine.committer
-        self._hot = engine.hot_table
+        # The engine keeps one hot table for its whole life (a memtable switch must keep it).
+        self._hot_get = engine.hot_table.get
         self._max_key = options.max_key_size
         self._max_value = options.max_value_size
         self._clock = options.clock
@@ -127,7 +128,7 @@ class DB:
         """
         if self._bad is None and cf is None and snapshot is None:
             try:
-                e = self._hot.get(key)
+                e = self._hot_get(key)
             except TypeError:  # unhashable: the general path says what is wrong
                 e = None
             if e is not None and e[0] == 1:  # a present PUT is current: no other check needed
@@ -154,7 +155,7 @@ class DB:
         if self._bad is None and cf is None and snapshot is None:
             try:
                 out: list[bytes | None] = [
-                    e[1] if e is not None and e[0] == 1 else None for e in map(self._hot.get, keys)
+                    e[1] if e is not None and e[0] == 1 else None for e in map(self._hot_get, keys)
                 ]
             except TypeError:
                 out = [None] * len(keys)

@@ -32,17 +32,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from aiokv.engine.batch_format import OP_HEADER, PAYLOAD_HEADER, Op, ValueKind, encode_payload
+from aiokv.engine.batch_format import OP_HEADER, Op, ValueKind, encode_payload
 from aiokv.engine.fs import FileSystem
 from aiokv.engine.wal import WalWriter
-from aiokv.engine.wal_format import RecordType
+from aiokv.engine.wal_format import RecordType, encode_put_record
 from aiokv.errors import BackgroundError, StorageIOError
 
 _T = TypeVar("_T")
 _BATCH = int(RecordType.BATCH)
 _PUT = int(ValueKind.PUT)
 _pack_op = OP_HEADER.pack
-_pack_payload_header = PAYLOAD_HEADER.pack
 INLINE_WRITE_MAX = 1 << 20  # larger records are written from the thread pool, off the loop
 
 
@@ -101,6 +100,9 @@ class GroupCommitter:
         self._buf_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         self.error: BaseException | None = None
+        # The default family's memtable `put`, bound once for the put fast path; the engine
+        # resets it whenever it switches that family's memtable.
+        self.hot_put: Callable[[bytes, bytes, int], None] = target.put_default
         # True when a write may take the inline path: no group in flight, room in the segment.
         self.inline_ok = True
 
@@ -111,13 +113,20 @@ class GroupCommitter:
         seq = self.last_seq + 1
         wal = self.wal
         if wal is not None:
-            op = _pack_op(_PUT, 0, len(key), len(value)) + key + value
             if self._buf:
-                self._buf.append(op)
+                self._buf.append(_pack_op(_PUT, 0, len(key), len(value)) + key + value)
                 self._write_buffer_inline()
             else:
-                self._append_inline(wal, _pack_payload_header(seq, 1) + op)
-        self._target.put_default(key, value, seq)
+                record = encode_put_record(wal.synced_to, seq, 0, key, value)
+                start = wal.size
+                try:
+                    wal.append_encoded(record)
+                except OSError as e:
+                    self._poison(e, wal, start)
+                    raise StorageIOError(f"WAL write to {wal.path} failed: {e}", e) from e
+                if wal.size >= self._segment_size:
+                    self.inline_ok = False
+        self.hot_put(key, value, seq)
         self.last_seq = seq
 
     def write_inline(self, ops: list[Op], encoded: list[bytes]) -> None:

@@ -125,13 +125,14 @@ class _OsFile:
         return self._size
 
     def append(self, data: bytes) -> None:
-        view = memoryview(data)
-        write = os.write
-        fd = self._fd
-        while view:
-            n = write(fd, view)
-            self._size += n
-            view = view[n:]
+        n = os.write(self._fd, data)
+        self._size += n
+        if n < len(data):  # rare for a regular file: finish what a short write left
+            view = memoryview(data)[n:]
+            while view:
+                n = os.write(self._fd, view)
+                self._size += n
+                view = view[n:]
 
     def sync(self) -> None:
         os.fdatasync(self._fd)

@@ -52,6 +52,9 @@ class WalWriter:
         self.number = number
         self.path = join(dirpath, segment_name(number))
         self._file = file
+        self._write = file.append
+        # Bytes in the segment; kept here so the hot path reads an attribute, not a property.
+        self.size = file.size
         self.synced_to = file.size  # invariant 1: what is there at open was synced
 
     @classmethod
@@ -68,13 +71,18 @@ class WalWriter:
             raise
         return cls(fs, dirpath, number, file)
 
-    @property
-    def size(self) -> int:
-        return self._file.size
-
     def append(self, rtype: int, payload: bytes) -> None:
         """Appends one record (not synced).  Cheap for small payloads; runs inline."""
-        self._file.append(encode_record(rtype, self.synced_to, payload))
+        self.append_encoded(encode_record(rtype, self.synced_to, payload))
+
+    def append_encoded(self, record: bytes) -> None:
+        """Appends a record already encoded with this writer's `synced_to`."""
+        try:
+            self._write(record)
+        except BaseException:
+            self.size = self._file.size  # a failed write may still have written a part
+            raise
+        self.size += len(record)
 
     def sync(self) -> int:
         """Syncs the segment.  Blocking.  Returns the offset now known to be durable."""
@@ -89,6 +97,7 @@ class WalWriter:
     def truncate(self, size: int) -> None:
         """Cuts off a record whose append failed, so that it cannot reappear after a reopen."""
         self._file.truncate(size)
+        self.size = size
 
     def close(self) -> None:
         self._file.close()

@@ -58,7 +58,7 @@ class LsmEngine:
 
     def _make_committer(self, wal: WalWriter | None, last_seq: int) -> GroupCommitter:
         o = self.options
-        return GroupCommitter(
+        committer = GroupCommitter(
             self,
             self.fs,
             self.path or "",
@@ -69,6 +69,9 @@ class LsmEngine:
             group_size=o.group_commit_size,
             buffered_flush_s=o.buffered_flush_ms / 1000.0,
         )
+        # Issue 3's memtable switch must reset this and hot_table (see Engine.hot_table).
+        committer.hot_put = self.mems[DEFAULT_CF].put
+        return committer
 
     # -- open and recovery ----------------------------------------------------------------------
 
@@ -159,19 +162,18 @@ class LsmEngine:
     # -- writes (called by the committer) -------------------------------------------------------
 
     def apply_ops(self, ops: list[Op], base_seq: int) -> None:
-        keep = bool(self._snapshots)
         mems = self.mems
         if all(op.cf == DEFAULT_CF for op in ops):
-            mems[DEFAULT_CF].apply(ops, base_seq, keep)
+            mems[DEFAULT_CF].apply(ops, base_seq)
             return
         seq = base_seq
         for cf, run in groupby(ops, key=lambda op: op.cf):
             part = list(run)
-            mems[cf].apply(part, seq, keep)
+            mems[cf].apply(part, seq)
             seq += len(part)
 
     def put_default(self, key: bytes, value: bytes, seq: int) -> None:
-        self.mems[DEFAULT_CF].put(key, value, seq, bool(self._snapshots))
+        self.mems[DEFAULT_CF].put(key, value, seq)
 
     def poison(self, exc: BaseException) -> None:
         self.error = exc
@@ -234,6 +236,9 @@ class LsmEngine:
         """Pins `seq` (default: the newest published one) so its versions stay readable."""
         if seq is None:
             seq = self.committer.last_seq
+        if not self._snapshots:
+            for mem in self.mems.values():
+                mem.set_keep_history(True)
         self._snapshots[seq] = self._snapshots.get(seq, 0) + 1
         return seq
 
@@ -245,7 +250,7 @@ class LsmEngine:
         self._snapshots.pop(seq, None)
         if not self._snapshots:
             for mem in self.mems.values():
-                mem.drop_history()
+                mem.set_keep_history(False)
 
     # -- families (issue 4 adds creation) -------------------------------------------------------
 

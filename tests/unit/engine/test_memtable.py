@@ -10,9 +10,10 @@ PUT, DELETE, RANGE = int(ValueKind.PUT), int(ValueKind.DELETE), int(ValueKind.DE
 
 def test_entry_at_sees_the_newest_version_at_or_below_a_sequence():
     m = Memtable()
-    m.put(b"k", b"1", 1, keep_history=True)
-    m.put(b"k", b"2", 5, keep_history=True)
-    m.apply([Op(DELETE, 0, b"k", b"")], 9, keep_history=True)
+    m.set_keep_history(True)
+    m.put(b"k", b"1", 1)
+    m.put(b"k", b"2", 5)
+    m.apply([Op(DELETE, 0, b"k", b"")], 9)
     assert m.entry_at(b"k", 0) is None
     assert m.entry_at(b"k", 4)[1] == b"1"
     assert m.entry_at(b"k", 8)[1] == b"2"
@@ -22,19 +23,20 @@ def test_entry_at_sees_the_newest_version_at_or_below_a_sequence():
 
 def test_history_is_kept_only_when_asked_and_dropped_on_demand():
     m = Memtable()
-    m.put(b"k", b"1", 1, keep_history=False)
-    m.put(b"k", b"2", 2, keep_history=False)
+    m.put(b"k", b"1", 1)
+    m.put(b"k", b"2", 2)
     assert m.entry_at(b"k", 1) is None  # nobody could read seq 1 any more
-    m.put(b"k", b"3", 3, keep_history=True)
+    m.set_keep_history(True)
+    m.put(b"k", b"3", 3)
     assert m.entry_at(b"k", 2)[1] == b"2"
-    m.drop_history()
+    m.set_keep_history(False)
     assert m.entry_at(b"k", 2) is None
 
 
 def test_range_delete_writes_tombstones_for_held_keys_and_remembers_the_range():
     m = Memtable()
-    m.apply([Op(PUT, 0, k, b"v") for k in (b"a", b"b", b"c")], 1, keep_history=False)
-    m.apply([Op(RANGE, 0, b"b", b"c")], 4, keep_history=False)
+    m.apply([Op(PUT, 0, k, b"v") for k in (b"a", b"b", b"c")], 1)
+    m.apply([Op(RANGE, 0, b"b", b"c")], 4)
     assert m.table[b"a"][0] == PUT
     assert m.table[b"b"][0] == DELETE
     assert m.table[b"c"][0] == PUT
@@ -47,7 +49,7 @@ def test_index_orders_keys_across_folds():
     m = Memtable()
     keys = [i.to_bytes(4, "big")[::-1] for i in range(FOLD_EVERY * 2 + 5)]
     for seq, k in enumerate(keys, 1):
-        m.put(k, b"", seq, keep_history=False)
+        m.put(k, b"", seq)
     assert m.keys_between(None, True, None, len(keys), reverse=False) == sorted(keys)
     top = m.keys_between(None, True, None, 3, reverse=True)
     assert top == sorted(keys)[-3:][::-1]
@@ -56,6 +58,6 @@ def test_index_orders_keys_across_folds():
 
 def test_keys_between_resumes_after_an_exclusive_bound():
     m = Memtable()
-    m.apply([Op(PUT, 0, k, b"") for k in (b"a", b"b", b"c", b"d")], 1, keep_history=False)
+    m.apply([Op(PUT, 0, k, b"") for k in (b"a", b"b", b"c", b"d")], 1)
     assert m.keys_between(b"b", False, b"d", 10, reverse=False) == [b"c"]
     assert m.keys_between(b"a", True, b"c", 10, reverse=True) == [b"b", b"a"]
