@@ -247,11 +247,14 @@ class DB:
             key = self._key(key)
         if value.__class__ is not bytes or len(value) > self._max_value:
             value = self._value(value)
-        if cf is None and ttl is None and not sync and not buffered:
-            c = self._committer
-            if c.inline_ok:
-                c.put_inline(key, value)
-                return
+        c = self._committer
+        if cf is None and ttl is None and not sync and not buffered and c.inline_ok:
+            c.put_inline(key, value)
+            return
+        if sync.__class__ is not bool or buffered.__class__ is not bool or (sync and buffered):
+            check_flag(sync, "sync")
+            check_flag(buffered, "buffered")
+            raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
         cfid = self._cf_id(cf)
         if ttl is None:
             op = Op(_PUT, cfid, key, value)
@@ -260,7 +263,13 @@ class DB:
             exp = self._expiry_ms(ttl)
             op = Op(_PUT_EXPIRING, cfid, key, value, exp)
             enc = encode_op(_PUT_EXPIRING, cfid, key, value, exp)
-        await self._commit([op], [enc], len(enc), sync, buffered)
+        if not sync and c.inline_ok:
+            if buffered:
+                c.write_buffered([op], [enc], len(enc))
+            else:
+                c.write_inline([op], [enc])
+            return
+        await c.commit([op], [enc], len(enc), sync)
 
     async def put_many(
         self,
@@ -332,8 +341,8 @@ class DB:
         check_flag(buffered, "buffered")
         if sync and buffered:
             raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
-        if not ops:
-            return
+        if not ops and not sync:
+            return  # an empty sync batch still syncs: everything before it becomes durable
         c = self._committer
         if not sync and c.inline_ok:
             if buffered:

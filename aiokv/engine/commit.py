@@ -240,23 +240,23 @@ class GroupCommitter:
                 parts.extend(p.encoded)
             self._buf = []
             self._buf_bytes = 0
-            payload = encode_payload(first, len(parts), parts)
             start = wal.size
             try:
-                if len(payload) > INLINE_WRITE_MAX:
-                    await self._in_pool(wal.append, _BATCH, payload)
-                else:
-                    wal.append(_BATCH, payload)
+                if parts:  # none for an empty sync batch: it only syncs
+                    payload = encode_payload(first, len(parts), parts)
+                    if len(payload) > INLINE_WRITE_MAX:
+                        await self._in_pool(wal.append, _BATCH, payload)
+                    else:
+                        wal.append(_BATCH, payload)
                 if any(p.sync for p in group):
                     wal.mark_synced(await self._in_pool(wal.sync))
             except OSError as e:
                 self._poison(e, wal, start, group)
                 return
-        seq = base
-        apply = self._target.apply_ops
-        for p in group:
-            apply(p.ops, seq)
-            seq += len(p.ops)
+        if len(group) == 1:
+            self._target.apply_ops(group[0].ops, base)
+        else:  # one call for the group: its sequence numbers are contiguous
+            self._target.apply_ops([op for p in group for op in p.ops], base)
         self.last_seq = base + count - 1
         for p in group:
             if not p.future.done():

@@ -20,6 +20,7 @@ import errno
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
+from operator import itemgetter
 
 from aiokv.engine.batch_format import BatchDecodeError, Op, decode_payload
 from aiokv.engine.commit import GroupCommitter
@@ -37,6 +38,8 @@ from aiokv.errors import (
 from aiokv.options import Options
 
 DEFAULT_CF = 0
+_ONLY_DEFAULT = {DEFAULT_CF}
+_cf_of = itemgetter(1)  # Op.cf
 
 
 class LsmEngine:
@@ -163,7 +166,7 @@ class LsmEngine:
 
     def apply_ops(self, ops: list[Op], base_seq: int) -> None:
         mems = self.mems
-        if all(op.cf == DEFAULT_CF for op in ops):
+        if set(map(_cf_of, ops)) == _ONLY_DEFAULT:  # C-level check of the common case
             mems[DEFAULT_CF].apply(ops, base_seq)
             return
         seq = base_seq

@@ -79,3 +79,15 @@ async def test_buffered_writes_reach_the_os_within_the_flush_interval():
                 break
             await asyncio.sleep(0.005)
         assert len(read_segment(fs, "/db", 1).records) == 1
+
+
+async def test_empty_sync_batch_makes_earlier_writes_durable():
+    fs = MemFileSystem()
+    async with aiokv.open("/db", fs=fs) as db:
+        await db.put(b"a", b"1")
+        await db.put(b"b", b"2", buffered=True)
+        async with db.batch(sync=True):
+            pass
+        image = fs.crash_clone(CrashMode.DROP_UNSYNCED)
+    async with aiokv.open("/db", fs=image) as db:
+        assert await db.get_many([b"a", b"b"]) == [b"1", b"2"]
