@@ -94,6 +94,7 @@ class GroupCommitter:
         self._group_size = group_size
         self._buffered_flush_s = buffered_flush_s
         self._queue: deque[Pending] = deque()
+        self._queued_bytes = 0
         self._task: asyncio.Task[None] | None = None
         self._buf: list[bytes] = []  # encoded ops acknowledged but not yet in the WAL
         self._buf_base = 0
@@ -194,6 +195,7 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         p = Pending(ops, encoded, nbytes, sync, loop.create_future())
         self._queue.append(p)
+        self._queued_bytes += nbytes
         self.inline_ok = False
         if self._task is None:
             self._task = loop.create_task(self._run())
@@ -202,6 +204,7 @@ class GroupCommitter:
         except asyncio.CancelledError:
             if p in self._queue:
                 self._queue.remove(p)  # invariant 3: not taken yet, so dropped whole
+                self._queued_bytes -= p.nbytes
             raise
 
     async def _run(self) -> None:
@@ -221,17 +224,24 @@ class GroupCommitter:
 
     def _take_group(self) -> list[Pending]:
         queue = self._queue
+        if self._queued_bytes <= self._group_size:  # the common case: take everything
+            group = list(queue)
+            queue.clear()
+            self._queued_bytes = 0
+            return group
         group = [queue.popleft()]
         total = group[0].nbytes
         while queue and total + queue[0].nbytes <= self._group_size:
             p = queue.popleft()
             total += p.nbytes
             group.append(p)
+        self._queued_bytes -= total
         return group
 
     async def _commit_group(self, group: list[Pending]) -> None:
         base = self.last_seq + 1
-        count = sum(len(p.ops) for p in group)
+        # One apply for the whole group: its sequence numbers are contiguous.
+        ops = group[0].ops if len(group) == 1 else [op for p in group for op in p.ops]
         wal = self.wal
         if wal is not None:
             first = self._buf_base if self._buf else base
@@ -253,14 +263,12 @@ class GroupCommitter:
             except OSError as e:
                 self._poison(e, wal, start, group)
                 return
-        if len(group) == 1:
-            self._target.apply_ops(group[0].ops, base)
-        else:  # one call for the group: its sequence numbers are contiguous
-            self._target.apply_ops([op for p in group for op in p.ops], base)
-        self.last_seq = base + count - 1
+        self._target.apply_ops(ops, base)
+        self.last_seq = base + len(ops) - 1
         for p in group:
-            if not p.future.done():
-                p.future.set_result(None)
+            fut = p.future
+            if not fut.done():
+                fut.set_result(None)
 
     async def _rotate(self, old: WalWriter) -> None:
         """Seals the full segment (sync) and starts the next one (invariant 2 of wal.py)."""
@@ -294,6 +302,7 @@ class GroupCommitter:
             p = self._queue.popleft()
             if not p.future.done():
                 p.future.set_exception(BackgroundError(exc))
+        self._queued_bytes = 0
         self._target.poison(exc)
 
     async def close(self, *, sync: bool) -> None:
