@@ -43,6 +43,7 @@ OP_HEADER = struct.Struct("<BIII")  # kind, cf, key_len, value_len
 EXPIRY = struct.Struct("<Q")  # expiry_ms, after the value of a PUT_EXPIRING op
 _KINDS = frozenset(int(k) for k in ValueKind)
 _PUT_EXPIRING = int(ValueKind.PUT_EXPIRING)
+_DELETE = int(ValueKind.DELETE)
 
 # Hot path: bind the bound methods once.
 _pack_op = OP_HEADER.pack
@@ -93,6 +94,8 @@ def decode_payload(payload: bytes) -> tuple[int, list[Op]]:
         kind, cf, klen, vlen = unpack_op(payload, pos)
         if kind not in _KINDS:
             raise BatchDecodeError(pos, f"unknown value kind {kind}")
+        if kind == _DELETE and vlen:
+            raise BatchDecodeError(pos, "a DELETE op carries a value")
         start = pos + OP_HEADER.size
         end = start + klen + vlen
         expiry = 0

@@ -40,7 +40,10 @@ def segment_name(number: int) -> str:
 def list_segments(fs: FileSystem, dirpath: str) -> list[int]:
     """Numbers of the WAL segments in a directory, ascending."""
     found = (_SEGMENT_NAME.match(name) for name in fs.list_dir(dirpath))
-    return sorted(int(m.group(1)) for m in found if m)
+    numbers = (int(m.group(1)) for m in found if m)
+    # Only canonical names: "0000001.log" would otherwise be read as segment 1's file.
+    names = set(fs.list_dir(dirpath))
+    return sorted(n for n in numbers if segment_name(n) in names)
 
 
 class WalWriter:

@@ -210,10 +210,26 @@ class WalReader:
         return self._finish(pos)
 
     def _synced_claimed_after(self, pos: int) -> int:
-        """The largest synced_to of any good record that starts after `pos`."""
+        """The largest synced_to of any good record that starts after the bad one at `pos`.
+
+        Bytes inside the bad record's own payload are user data and may hold something that
+        looks like a record, so where the record's extent is known they are not searched:
+        1. If the bad record's header is whole and its length ends inside the file (a checksum
+           mismatch), the search starts where it ends.  If the length runs past the end of the
+           file, either the record is torn or its length field is damaged; the search then
+           starts at pos + 1, preferring a loud CorruptionError over silently dropping synced
+           records after a damaged length (docs/format/wal.md, "Known issues").
+        2. A record cannot vouch for bytes after its own start: a candidate whose synced_to
+           is greater than its offset is not a record the writer wrote.
+        """
         buf = bytes(self._buf)
+        start = pos + 1
+        if pos + RECORD_HEADER.size <= len(buf) and buf[pos : pos + 4] == RECORD_MARK:
+            (length,) = struct.unpack_from("<I", buf, pos + 21)  # the header's length field
+            if pos + RECORD_HEADER.size + length <= len(buf):
+                start = pos + RECORD_HEADER.size + length
         best = 0
-        at = buf.find(RECORD_MARK, pos + 1)
+        at = buf.find(RECORD_MARK, start)
         while at >= 0:
             nxt = at + 1
             if at + RECORD_HEADER.size <= len(buf):
@@ -222,6 +238,7 @@ class WalReader:
                 if (
                     end <= len(buf)
                     and rtype in _RECORD_TYPES
+                    and synced_to <= at
                     and _xxh3(buf[at + CHECKED_FROM : end]) == checksum
                 ):
                     best = max(best, synced_to)

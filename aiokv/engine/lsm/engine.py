@@ -103,6 +103,7 @@ class LsmEngine:
                 if not self.options.create_if_missing:
                     raise InvalidArgumentError(f"{path} does not exist (create_if_missing=False)")
                 fs.mkdir(path)
+                fs.sync_dir(path.rstrip("/").rpartition("/")[0] or "/")  # the new entry
             try:
                 self._lock = fs.lock(join(path, "LOCK"))
             except BlockingIOError:
@@ -140,15 +141,18 @@ class LsmEngine:
                     )
                 self.apply_ops(ops, base)
                 last_seq = base + len(ops) - 1
-            if replay.torn_at is not None:
-                if i != len(numbers) - 1:
-                    raise CorruptionError(
-                        replay.path, replay.torn_at, "damage in a sealed (not the last) segment"
-                    )
-                self._cut_torn_tail(path, number, replay.torn_at)
+            if replay.torn_at is not None and i != len(numbers) - 1:
+                raise CorruptionError(
+                    replay.path, replay.torn_at, "damage in a sealed (not the last) segment"
+                )
+        if numbers:
+            # What was replayed from the last segment may have reached the OS but never the
+            # disk (a kill -9).  It is made durable, its torn tail cut, before a new segment
+            # follows it: wal.py invariant 2, every segment but the last is whole.
+            self._seal_last(path, numbers[-1], replay.torn_at)
         return last_seq, (numbers[-1] + 1 if numbers else 1)
 
-    def _cut_torn_tail(self, path: str, number: int, torn_at: int) -> None:
+    def _seal_last(self, path: str, number: int, torn_at: int | None) -> None:
         fs = self.fs
         seg = join(path, segment_name(number))
         if torn_at == 0:  # its creation was cut short: it never held a record
@@ -157,8 +161,9 @@ class LsmEngine:
             return
         f = fs.open_append(seg)
         try:
-            f.truncate(torn_at)
-            f.sync()  # what was replayed from the tail is durable before new writes follow it
+            if torn_at is not None:
+                f.truncate(torn_at)
+            f.sync()
         finally:
             f.close()
 
