@@ -11,6 +11,7 @@ writes suspend only when they must wait for a group commit (sync=True, or a grou
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final
@@ -71,7 +72,16 @@ class DB:
         # None while usable; else makes the error every call raises (closed or poisoned).
         self._bad: Callable[[], AiokvError] | None = None
         self._closed = False
-        engine.on_poison = self._poisoned
+        # A weak reference: the engine must not keep the DB alive, or an unclosed DB could not
+        # be collected (and warned about) while a pool thread still holds the engine.
+        ref = weakref.ref(self)
+
+        def on_poison(exc: BaseException) -> None:
+            db = ref()
+            if db is not None:
+                db._poisoned(exc)
+
+        engine.on_poison = on_poison
 
     def _poisoned(self, exc: BaseException) -> None:
         if not self._closed:

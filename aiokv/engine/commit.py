@@ -320,6 +320,12 @@ class GroupCommitter:
                 if self._buf:
                     self._write_buffer_inline()
                 if sync:
-                    wal.mark_synced(await self._in_pool(wal.sync))
+                    try:
+                        wal.mark_synced(await self._in_pool(wal.sync))
+                    except OSError as e:
+                        self._poison(e, wal, wal.size)
+                        raise StorageIOError(
+                            f"WAL sync of {wal.path} at close failed: {e}", e
+                        ) from e
         finally:
             wal.close()

@@ -232,6 +232,8 @@ class MemFileSystem:
             inode = sd.entries.get(sname)
             if inode is None:
                 raise _enoent(src)
+            if sd is dd and sname == dname:
+                return  # like os.replace(p, p): nothing changes
             dd.entries[dname] = inode
             dd.pending.append((dname, inode))
             del sd.entries[sname]
