@@ -38,6 +38,13 @@ _DELETE: Final = int(ValueKind.DELETE)
 DEFAULT_FAMILY: Final = "default"
 
 
+def _check_durability(sync: Any, buffered: Any) -> None:
+    if sync.__class__ is not bool or buffered.__class__ is not bool or (sync and buffered):
+        check_flag(sync, "sync")
+        check_flag(buffered, "buffered")
+        raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
+
+
 def _closed() -> AiokvError:
     return ClosedError("database is closed")
 
@@ -261,10 +268,7 @@ class DB:
         if cf is None and ttl is None and not sync and not buffered and c.inline_ok:
             c.put_inline(key, value)
             return
-        if sync.__class__ is not bool or buffered.__class__ is not bool or (sync and buffered):
-            check_flag(sync, "sync")
-            check_flag(buffered, "buffered")
-            raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
+        _check_durability(sync, buffered)
         cfid = self._cf_id(cf)
         if ttl is None:
             op = Op(_PUT, cfid, key, value)
@@ -273,13 +277,7 @@ class DB:
             exp = self._expiry_ms(ttl)
             op = Op(_PUT_EXPIRING, cfid, key, value, exp)
             enc = encode_op(_PUT_EXPIRING, cfid, key, value, exp)
-        if not sync and c.inline_ok:
-            if buffered:
-                c.write_buffered([op], [enc], len(enc))
-            else:
-                c.write_inline([op], [enc])
-            return
-        await c.commit([op], [enc], len(enc), sync)
+        await self._dispatch([op], [enc], len(enc), sync, buffered)
 
     async def put_many(
         self,
@@ -329,10 +327,7 @@ class DB:
     def batch(self, *, sync: bool = False, buffered: bool = False) -> WriteBatch:
         """A new WriteBatch; see WriteBatch for its use as `async with`."""
         self._check_open()
-        check_flag(sync, "sync")
-        check_flag(buffered, "buffered")
-        if sync and buffered:
-            raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
+        _check_durability(sync, buffered)
         return WriteBatch(self, sync=sync, buffered=buffered)
 
     async def write(self, batch: WriteBatch) -> None:
@@ -347,12 +342,15 @@ class DB:
         self, ops: list[Op], encoded: list[bytes], nbytes: int, sync: bool, buffered: bool
     ) -> None:
         self._check_open()
-        check_flag(sync, "sync")
-        check_flag(buffered, "buffered")
-        if sync and buffered:
-            raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
+        _check_durability(sync, buffered)
         if not ops and not sync:
             return  # an empty sync batch still syncs: everything before it becomes durable
+        await self._dispatch(ops, encoded, nbytes, sync, buffered)
+
+    async def _dispatch(
+        self, ops: list[Op], encoded: list[bytes], nbytes: int, sync: bool, buffered: bool
+    ) -> None:
+        """Hands checked ops to the committer by the cheapest path their durability allows."""
         c = self._committer
         if not sync and c.inline_ok:
             if buffered:
