@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from aiokv.engine.engine import Engine
 
 SCAN_CHUNK = 256  # keys resolved per refill: amortizes the call, bounds the time between yields
+FIRST_CHUNK = 64  # refills grow from here: a seek that takes a few items resolves few keys
 
 
 class Snapshot:
@@ -94,6 +95,7 @@ class ScanIterator:
 
     __slots__ = (
         "_cf",
+        "_chunk",
         "_db",
         "_done",
         "_engine",
@@ -125,6 +127,7 @@ class ScanIterator:
         self._reverse = reverse
         self._items: list[tuple[bytes, bytes]] = []
         self._i = 0
+        self._chunk = FIRST_CHUNK
         self._done = False
         # The scan holds its sequence number itself, so that releasing the snapshot it was
         # given while it runs cannot pull old versions from under it.
@@ -143,10 +146,11 @@ class ScanIterator:
     async def _refill(self) -> tuple[bytes, bytes]:
         while not self._done:
             self._db._check_open()
+            limit = self._chunk
+            self._chunk = min(limit * 2, SCAN_CHUNK)  # 64, 128, 256, 256, ...
             items, last = self._engine.scan_chunk(
-                self._cf, self._lo, self._lo_inclusive, self._hi, self._reverse, self._seq,
-                SCAN_CHUNK,
-            )  # fmt: skip
+                self._cf, self._lo, self._lo_inclusive, self._hi, self._reverse, self._seq, limit
+            )
             if last is None:
                 break
             if self._reverse:
@@ -156,7 +160,8 @@ class ScanIterator:
             if items:
                 self._items = items
                 self._i = 1
-                await asyncio.sleep(0)
+                if limit == SCAN_CHUNK:  # yield to other tasks between full chunks
+                    await asyncio.sleep(0)
                 return items[0]
         self._finish()
         raise StopAsyncIteration
