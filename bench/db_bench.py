@@ -4,14 +4,14 @@ measured in the same run so that every figure can be read as a ratio on a noisy 
 
     .venv/bin/python bench/db_bench.py --profile quick      # `make bench`, a minute or two
     .venv/bin/python bench/db_bench.py --profile full
-    .venv/bin/python bench/db_bench.py --cprofile           # where the get and put time goes
+    .venv/bin/python bench/db_bench.py --cprofile 100000    # where get, put and seek time goes
 
 Keys are 16 bytes (`%016d` of an index, so index order is key order), values 100 bytes.
 Every op is timed on its own with `time.perf_counter_ns()` around the `await` (around the call
-for the synchronous peers); ops/s is the op count over the wall time of that same timed loop,
-so it includes the timer calls (`baseline_timer` says how much that is).  Point reads are also
-run a second time with no timer calls, reported as "untimed".  Latencies are nearest-rank
-p50/p99/p999 over every op.
+for the synchronous peers); latencies are nearest-rank p50/p99/p999 over every op.  Each
+workload but fillsync and syncput_1000w then runs a second time with no timer calls (a fill on
+another fresh store): ops/s is that untimed pass, "timed" ops/s the op count over the wall time
+of the timed loop, which includes the timer calls (`baseline_timer` says how much).
 
 Workloads (aiokv, then each importable peer, one after the other, on fresh stores per fill):
   fillseq        put `num` keys in key order                   (default durability)
@@ -61,7 +61,6 @@ from bench_report import Result, line, summarize
 
 import aiokv
 
-KEY_SIZE = 16
 VALUE_SIZE = 100
 VALUE_POOL = 1024  # distinct values cycled through: memory stays flat, bytes are not all equal
 RECORD_SIZE = 150  # the issue's disk baseline: one small WAL-record-sized write + fdatasync
@@ -115,6 +114,7 @@ def zeros(n: int) -> array[int]:
 
 
 def key(i: int) -> bytes:
+    """The 16-byte key of index i; index order is key order."""
     return b"%016d" % i
 
 
