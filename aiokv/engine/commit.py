@@ -50,8 +50,6 @@ class CommitTarget(Protocol):
 
     def apply_ops(self, ops: list[Op], base_seq: int) -> None: ...
 
-    def put_default(self, key: bytes, value: bytes, seq: int) -> None: ...
-
     def poison(self, exc: BaseException) -> None: ...
 
 
@@ -79,6 +77,7 @@ class GroupCommitter:
         wal: WalWriter | None,
         pool: ThreadPoolExecutor,
         *,
+        hot_put: Callable[[bytes, bytes, int], None],
         last_seq: int,
         segment_size: int,
         group_size: int,
@@ -103,7 +102,7 @@ class GroupCommitter:
         self.error: BaseException | None = None
         # The default family's memtable `put`, bound once for the put fast path; the engine
         # resets it whenever it switches that family's memtable.
-        self.hot_put: Callable[[bytes, bytes, int], None] = target.put_default
+        self.hot_put = hot_put
         # True when a write may take the inline path: no group in flight, room in the segment.
         self.inline_ok = True
 

@@ -33,7 +33,6 @@ SEGMENT_HEADER = struct.Struct("<8sIIQQ")  # magic, version, flags, number, chec
 RECORD_MARK: Final = b"\xe8\x5a\x0b\xc3"  # finds record starts after damage (bytes.find)
 RECORD_HEADER = struct.Struct("<4sQBQI")  # mark, checksum, type, synced_to, length
 CHECKED_FROM: Final = 12  # the checksum covers the record from its type byte on
-MAX_RECORD_PAYLOAD: Final = (1 << 32) - 1  # length is a u32
 
 _xxh3 = xxhash.xxh3_64_intdigest
 _pack_record_header = RECORD_HEADER.pack

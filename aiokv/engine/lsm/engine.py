@@ -9,8 +9,8 @@ segment (or remove a segment whose creation was cut short) and sync that, then c
 segment.  Replay is idempotent: running it twice over the same files gives the same state.
 
 Concurrency contract: reads run inline on the loop and never await; every write goes through
-`committer`, which calls `apply_ops`/`put_default` with no await between applying a group and
-publishing its sequence numbers, so a reader never sees part of a group.
+`committer`, which calls `apply_ops` (or the memtable's `put`) with no await between applying a
+group and publishing its sequence numbers, so a reader never sees part of a group.
 """
 
 from __future__ import annotations
@@ -65,19 +65,19 @@ class LsmEngine:
 
     def _make_committer(self, wal: WalWriter | None, last_seq: int) -> GroupCommitter:
         o = self.options
+        # Issue 3's memtable switch must reset committer.hot_put and hot_table (Engine.hot_table).
         committer = GroupCommitter(
             self,
             self.fs,
             self.path or "",
             wal,
             self._pool,
+            hot_put=self.mems[DEFAULT_CF].put,
             last_seq=last_seq,
             segment_size=o.wal_segment_size,
             group_size=o.group_commit_size,
             buffered_flush_s=o.buffered_flush_ms / 1000.0,
         )
-        # Issue 3's memtable switch must reset this and hot_table (see Engine.hot_table).
-        committer.hot_put = self.mems[DEFAULT_CF].put
         return committer
 
     # -- open and recovery ----------------------------------------------------------------------
@@ -183,9 +183,6 @@ class LsmEngine:
             part = list(run)
             mems[cf].apply(part, seq)
             seq += len(part)
-
-    def put_default(self, key: bytes, value: bytes, seq: int) -> None:
-        self.mems[DEFAULT_CF].put(key, value, seq)
 
     def poison(self, exc: BaseException) -> None:
         self.error = exc
