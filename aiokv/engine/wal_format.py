@@ -15,6 +15,10 @@ from corruption in the middle (bad bytes that a later record says were synced: r
 
 Invariant 1: records start right after the header and follow each other with no gap.
 Invariant 2: synced_to never decreases from one record to the next.
+
+The MANIFEST (docs/format/manifest.md) is framed the same way with its own magic and record
+types: `encode_segment_header` and `WalReader` take them as keyword arguments, whose defaults
+are the WAL's.
 """
 
 from __future__ import annotations
@@ -53,9 +57,11 @@ class WalRecord(NamedTuple):
     payload: bytes
 
 
-def encode_segment_header(number: int) -> bytes:
-    """Encodes the 32-byte header of segment `number`."""
-    head = SEGMENT_HEADER.pack(SEGMENT_MAGIC, WAL_VERSION, 0, number, 0)[:24]
+def encode_segment_header(
+    number: int, *, magic: bytes = SEGMENT_MAGIC, version: int = WAL_VERSION
+) -> bytes:
+    """Encodes the 32-byte header of segment `number` (or of another file framed alike)."""
+    head = SEGMENT_HEADER.pack(magic, version, 0, number, 0)[:24]
     return head + struct.pack("<Q", _xxh3(head))
 
 
@@ -113,11 +119,30 @@ class WalReader:
 
     A bad record whose bytes a later good record says were synced raises CorruptionError.
     A segment written by a newer format raises UnsupportedFormatError.
+
+    The keyword arguments read another file framed alike (the MANIFEST): its header magic, the
+    newest format version it reads, the record types it accepts, and the format's name and
+    file noun in error messages ("bad {name} {noun} header", "header names {noun} N").
     """
 
-    def __init__(self, path: str, number: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        number: int | None = None,
+        *,
+        magic: bytes = SEGMENT_MAGIC,
+        version: int = WAL_VERSION,
+        record_types: frozenset[int] | None = None,
+        name: str = "WAL",
+        noun: str = "segment",
+    ) -> None:
         self.path = path
         self.number = number
+        self._magic = magic
+        self._version = version
+        self._types = _RECORD_TYPES if record_types is None else record_types
+        self._name = name
+        self._noun = noun
         self.torn_at: int | None = None
         self.valid_end = 0
         self._buf = bytearray()
@@ -157,7 +182,7 @@ class WalReader:
             return self._bad(pos, "record runs past the end") if self._eof else NEED_DATA
         if _xxh3(memoryview(buf)[pos + CHECKED_FROM : end]) != checksum:
             return self._bad(pos, "record checksum mismatch")
-        if rtype not in _RECORD_TYPES or synced_to < self._last_synced_to:
+        if rtype not in self._types or synced_to < self._last_synced_to:
             raise CorruptionError(self.path, pos, "record with a good checksum breaks the grammar")
         self._last_synced_to = synced_to
         self._pos = self.valid_end = end
@@ -175,19 +200,19 @@ class WalReader:
             # whose creation a crash cut short: nothing in it was ever acknowledged.
             return self._finish(0)
         magic, version, _flags, number, checksum = SEGMENT_HEADER.unpack_from(buf, 0)
-        if checksum != _xxh3(bytes(buf[:24])) or magic != SEGMENT_MAGIC:
+        if checksum != _xxh3(bytes(buf[:24])) or magic != self._magic:
             if not self._eof:
                 return NEED_DATA
             if len(buf) == size:
                 return self._finish(0)
-            raise CorruptionError(self.path, 0, "bad WAL segment header")
-        if version > WAL_VERSION:
+            raise CorruptionError(self.path, 0, f"bad {self._name} {self._noun} header")
+        if version > self._version:
             raise UnsupportedFormatError(
-                f"{self.path}: WAL format version {version} is newer than this build "
-                f"reads ({WAL_VERSION}); upgrade aiokv"
+                f"{self.path}: {self._name} format version {version} is newer than this build "
+                f"reads ({self._version}); upgrade aiokv"
             )
         if self.number is not None and number != self.number:
-            raise CorruptionError(self.path, 0, f"header names segment {number}")
+            raise CorruptionError(self.path, 0, f"header names {self._noun} {number}")
         self._header_done = True
         self._pos = self.valid_end = size
         return None
@@ -236,7 +261,7 @@ class WalReader:
                 end = at + RECORD_HEADER.size + length
                 if (
                     end <= len(buf)
-                    and rtype in _RECORD_TYPES
+                    and rtype in self._types
                     and synced_to <= at
                     and _xxh3(buf[at + CHECKED_FROM : end]) == checksum
                 ):

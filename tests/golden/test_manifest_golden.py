@@ -1,0 +1,224 @@
+"""The worked example of docs/format/manifest.md, executed: its bytes, edits, CURRENT and damage."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+import xxhash
+
+from aiokv.engine.fs import join
+from aiokv.engine.lsm.manifest import ManifestState, read_manifest, replay_edits
+from aiokv.engine.lsm.manifest_format import (
+    CURRENT,
+    MANIFEST_MAGIC,
+    MANIFEST_VERSION,
+    ManifestRecordType,
+    Tag,
+    decode_current,
+    decode_edit,
+    encode_current,
+    encode_edit,
+    manifest_name,
+)
+from aiokv.engine.lsm.version import FileMeta
+from aiokv.engine.lsm.version_edit import VersionEdit
+from aiokv.engine.memfs import MemFileSystem
+from aiokv.engine.wal_format import RECORD_MARK, encode_record, encode_segment_header
+from aiokv.errors import CorruptionError
+from tests.golden.docblocks import fenced, golden_block, hex_dump, read_doc, table
+
+DOC = read_doc("manifest.md")
+DUMP = hex_dump(fenced(golden_block(DOC, "manifest-hex")))
+MANIFEST = b"".join(line.data for line in DUMP)
+RECORDS = table(golden_block(DOC, "manifest-records"))
+SCALARS = table(golden_block(DOC, "manifest-scalars"))
+FILES = table(golden_block(DOC, "manifest-files"))
+FIELDS = table(golden_block(DOC, "manifest-fields"))
+CURRENT_BYTES = fenced(golden_block(DOC, "manifest-current")).encode()
+NUMBER = 5  # the example is MANIFEST-000005
+DIR = "/db"
+PATH = join(DIR, manifest_name(NUMBER))
+_ENUMS = {**Tag.__members__, **ManifestRecordType.__members__}
+_META = ["number", "size", "smallest", "largest", "smallest_seq", "largest_seq", "entries"]
+_META += ["tombstones", "smallest_expiry", "range_dels"]
+
+
+def _edit(record: str) -> VersionEdit:
+    (row,) = [r for r in SCALARS if r["record"] == record]
+    edit = VersionEdit(**{k: int(v) for k, v in row.items() if k != "record" and v})
+    for f in (r for r in FILES if r["record"] == record):
+        cf, level, number = int(f["cf"]), int(f["level"]), int(f["number"])
+        if f["change"] == "DELETED_FILE":
+            edit.deleted_files.append((cf, level, number))
+            continue
+        assert f["change"] == "NEW_FILE"
+        fields = {k: ast.literal_eval(f[k].strip("`")) for k in _META}
+        edit.new_files.append((cf, level, FileMeta(**fields)))
+    return edit
+
+
+EDITS = [_edit(r["record"]) for r in RECORDS]
+
+
+def _fs(manifest: bytes = MANIFEST, current: bytes = CURRENT_BYTES) -> MemFileSystem:
+    fs = MemFileSystem()
+    fs.mkdir(DIR)
+    for name, data in ((manifest_name(NUMBER), manifest), (CURRENT, current)):
+        f = fs.create(join(DIR, name))
+        f.append(data)
+        f.sync()
+        f.close()
+    fs.sync_dir(DIR)
+    return fs
+
+
+def _read(manifest: bytes = MANIFEST, current: bytes = CURRENT_BYTES) -> ManifestState:
+    state = read_manifest(_fs(manifest, current), DIR)
+    assert state is not None
+    return state
+
+
+def _flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+def _bounds() -> list[tuple[int, int]]:
+    starts = [int(r["offset"]) for r in RECORDS]
+    return list(zip(starts, [*starts[1:], len(MANIFEST)], strict=True))
+
+
+# -- the dump itself ------------------------------------------------------------------------------
+
+
+def test_hex_dump_offsets_follow_the_bytes():
+    at = 0
+    for line in DUMP:
+        assert line.offset == at, line
+        at += len(line.data)
+    assert at == len(MANIFEST)
+
+
+def test_hex_dump_notes_match_their_bytes():
+    for line in DUMP:
+        checked = False
+        value = int.from_bytes(line.data, "little")
+        if m := re.search(r"=\s*(0x[0-9a-f]+|\d+)(?:\s*\((\w+)\))?$", line.note):
+            assert value == int(m.group(1), 0), line
+            if m.group(2):
+                assert int(_ENUMS[m.group(2)]) == value, line
+            checked = True
+        if m := re.search(r"xxh3_64\(bytes (\d+)\.\.(\d+)\)", line.note):
+            assert value == xxhash.xxh3_64_intdigest(MANIFEST[int(m[1]) : int(m[2]) + 1]), line
+        if m := re.search(r'"(.*)"$', line.note):
+            assert line.data == m.group(1).encode(), line
+            checked = True
+        if line.note.startswith("mark"):
+            assert line.data == RECORD_MARK, line
+            checked = True
+        assert checked, f"nothing in the note of {line} is checked"
+
+
+# -- encode and decode ----------------------------------------------------------------------------
+
+
+def test_encoding_the_documented_edits_gives_the_documented_bytes():
+    out = encode_segment_header(NUMBER, magic=MANIFEST_MAGIC, version=MANIFEST_VERSION)
+    for row, edit in zip(RECORDS, EDITS, strict=True):
+        payload = encode_edit(edit)
+        assert len(payload) == int(row["length"])
+        assert len(out) == int(row["offset"])
+        out += encode_record(int(ManifestRecordType[row["type"]]), int(row["synced_to"]), payload)
+    assert out == MANIFEST
+
+
+def test_reading_the_documented_bytes_gives_the_documented_edits():
+    state = _read()
+    assert (state.number, state.torn_at, state.path) == (NUMBER, None, PATH)
+    assert state.edits == EDITS
+    assert state.offsets == [int(r["offset"]) for r in RECORDS]
+
+
+def test_replaying_the_documented_edits_gives_the_documented_state():
+    rec = replay_edits(EDITS)
+    assert rec.versions[0].levels[0] == ()
+    assert [f.number for f in rec.versions[0].levels[1]] == [7, 8]
+    assert (rec.log_number, rec.next_file_number, rec.last_seq) == (4, 9, 100)
+
+
+@pytest.mark.parametrize("row", FIELDS, ids=[r["payload"][:2] for r in FIELDS])
+def test_field_examples_encode_and_decode_as_documented(row):
+    edit = eval(row["edit"].strip("`"), {"VersionEdit": VersionEdit})
+    payload = b"" if row["payload"] == "(empty)" else bytes.fromhex(row["payload"].strip("`"))
+    assert encode_edit(edit) == payload
+    assert decode_edit(payload) == edit
+
+
+def test_the_documented_current_names_the_example_and_its_creation_size():
+    created = int(RECORDS[1]["offset"])  # the snapshot is record 1; record 2 was appended
+    assert encode_current(NUMBER, created) == CURRENT_BYTES
+    assert decode_current(CURRENT_BYTES) == (NUMBER, created)
+    assert len(CURRENT_BYTES) == 47
+
+
+# -- the damage table -----------------------------------------------------------------------------
+
+
+def test_a_flipped_header_byte_is_corruption_at_offset_0():
+    for at in range(32):
+        with pytest.raises(CorruptionError) as info:
+            _read(_flipped(MANIFEST, at))
+        assert (info.value.path, info.value.offset) == (PATH, 0)
+
+
+def test_a_flipped_byte_in_the_snapshot_is_corruption_at_its_offset():
+    start, end = _bounds()[0]
+    for at in range(start, end):
+        with pytest.raises(CorruptionError) as info:
+            _read(_flipped(MANIFEST, at))
+        assert (info.value.path, info.value.offset) == (PATH, start)
+
+
+def test_a_flipped_byte_in_the_appended_record_is_a_torn_tail():
+    start, end = _bounds()[-1]
+    for at in range(start, end):
+        state = _read(_flipped(MANIFEST, at))
+        assert (state.edits, state.torn_at) == (EDITS[:1], start)
+
+
+def test_the_file_cut_inside_the_appended_record_is_a_torn_tail():
+    start, end = _bounds()[-1]
+    for size in range(start, end):
+        state = _read(MANIFEST[:size])
+        assert state.edits == EDITS[:1]
+        assert state.torn_at == (None if size == start else start)
+
+
+def test_the_file_cut_before_its_creation_size_is_corruption():
+    for size in range(int(RECORDS[1]["offset"])):
+        with pytest.raises(CorruptionError) as info:
+            _read(MANIFEST[:size])
+        assert info.value.path == PATH
+
+
+def test_garbage_after_the_example_is_a_torn_tail_at_its_end():
+    state = _read(MANIFEST + b"\x00garbage")
+    assert (state.edits, state.torn_at) == (EDITS, len(MANIFEST))
+
+
+def test_any_damage_to_current_is_corruption_naming_current():
+    damaged = [_flipped(CURRENT_BYTES, at) for at in range(len(CURRENT_BYTES))]
+    damaged += [CURRENT_BYTES[:size] for size in range(len(CURRENT_BYTES))]
+    for current in damaged:
+        with pytest.raises(CorruptionError) as info:
+            _read(current=current)
+        assert (info.value.path, info.value.offset) == (join(DIR, CURRENT), 0)
+
+
+def test_a_missing_manifest_is_corruption_naming_it():
+    fs = _fs()
+    fs.remove(PATH)
+    with pytest.raises(CorruptionError) as info:
+        read_manifest(fs, DIR)
+    assert (info.value.path, info.value.offset) == (PATH, 0)
