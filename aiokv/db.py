@@ -70,7 +70,7 @@ class DB:
         self.options = options
         self._engine = engine
         self._committer = engine.committer
-        # The engine keeps one hot table for its whole life (a memtable switch must keep it).
+        # The active memtable's dict lookup; the engine calls on_switch when it freezes it.
         self._hot_get = engine.hot_table.get
         self._max_key = options.max_key_size
         self._max_value = options.max_value_size
@@ -88,7 +88,13 @@ class DB:
             if db is not None:
                 db._poisoned(exc)
 
+        def on_switch() -> None:
+            db = ref()
+            if db is not None:
+                db._hot_get = db._engine.hot_table.get
+
         engine.on_poison = on_poison
+        engine.on_switch = on_switch
 
     def _poisoned(self, exc: BaseException) -> None:
         if not self._closed:
@@ -359,6 +365,32 @@ class DB:
                 c.write_inline(ops, encoded)
             return
         await c.commit(ops, encoded, nbytes, sync)
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    async def compact_range(self, start: Any = None, end: Any = None) -> None:
+        """Compacts every table holding keys in [start, end] (None: unbounded) to one level.
+
+        Writes the memtables out first, so afterwards the range is fully compacted: shadowed
+        versions and tombstones that nothing older needs are gone.
+        """
+        self._check_open()
+        lo = check_bound(start, "start")
+        hi = check_bound(end, "end")
+        if lo is not None and hi is not None and lo > hi:
+            raise InvalidArgumentError("compact_range: start is after end")
+        await self._engine.compact_range(lo, hi)
+
+    async def flush(self) -> None:
+        """Writes every memtable out to a table (the WAL segments they used may then go)."""
+        self._check_open()
+        await self._engine.flush()
+
+    def stats(self) -> dict[str, int]:
+        """Counters: block cache hits and misses, filter outcomes, bytes read and written,
+        stalls, flushes, compactions, and tables and bytes per level."""
+        self._check_open()
+        return self._engine.stats_dict()
 
     # -- families -----------------------------------------------------------------------------
 

@@ -131,5 +131,11 @@ class ModelDB:
     def check(self) -> None:
         pass
 
+    async def flush(self) -> None:
+        pass
+
+    async def compact_range(self, start: Any = None, end: Any = None) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass

@@ -52,6 +52,15 @@ class CommitTarget(Protocol):
 
     def poison(self, exc: BaseException) -> None: ...
 
+    def memtable_full(self, last_seq: int) -> None:
+        """The hot memtable reached its limit; `last_seq` is the newest sequence it holds."""
+
+    def stall_level(self) -> int:
+        """0: write freely; 1: slow down (a short delay per group); 2: wait for room."""
+
+    async def wait_for_room(self, level: int) -> None:
+        """Waits as `stall_level` asks (a short sleep, or until a flush or compaction)."""
+
 
 class Pending:
     __slots__ = ("encoded", "future", "nbytes", "ops", "sync")
@@ -77,7 +86,7 @@ class GroupCommitter:
         wal: WalWriter | None,
         pool: ThreadPoolExecutor,
         *,
-        hot_put: Callable[[bytes, bytes, int], None],
+        hot_put: Callable[[bytes, bytes, int], bool],
         last_seq: int,
         segment_size: int,
         group_size: int,
@@ -126,8 +135,10 @@ class GroupCommitter:
                     raise StorageIOError(f"WAL write to {wal.path} failed: {e}", e) from e
                 if wal.size >= self._segment_size:
                     self.inline_ok = False
-        self.hot_put(key, value, seq)
+        full = self.hot_put(key, value, seq)
         self.last_seq = seq
+        if full:
+            self._target.memtable_full(seq)
 
     def write_inline(self, ops: list[Op], encoded: list[bytes]) -> None:
         """Commits a default-durability batch.  Needs `inline_ok`."""
@@ -209,6 +220,11 @@ class GroupCommitter:
     async def _run(self) -> None:
         try:
             while self._queue and self.error is None:
+                level = self._target.stall_level()
+                if level:
+                    await self._target.wait_for_room(level)
+                    if level == 2:
+                        continue  # room was made: look again before taking a group
                 wal = self.wal
                 if wal is not None and wal.size >= self._segment_size:
                     await self._rotate(wal)
@@ -217,9 +233,17 @@ class GroupCommitter:
                 await self._commit_group(group)
         finally:
             self._task = None
-            self.inline_ok = self.error is None and (
-                self.wal is None or self.wal.size < self._segment_size
-            )
+            self.refresh_inline()
+
+    def refresh_inline(self) -> None:
+        """Recomputes `inline_ok` (after a group, a stall change or a rotation)."""
+        self.inline_ok = (
+            self._task is None
+            and not self._queue
+            and self.error is None
+            and (self.wal is None or self.wal.size < self._segment_size)
+            and self._target.stall_level() == 0
+        )
 
     def _take_group(self) -> list[Pending]:
         queue = self._queue

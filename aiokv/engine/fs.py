@@ -15,6 +15,7 @@ Errors: implementations raise `OSError` (with an errno) and nothing else; the en
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 from typing import Protocol
 
@@ -44,6 +45,33 @@ class WritableFile(Protocol):
         ...
 
 
+class ReadBuffer(Protocol):
+    """Read-only bytes of a whole file: `len()` and slicing to `bytes` (bytes or mmap)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> bytes: ...
+
+
+class MappedFile:
+    """A whole file readable in memory: `buf` is an mmap (real disk) or bytes (in memory).
+
+    Slices of `buf` are copies, so nothing read from it outlives `close()`.
+    """
+
+    __slots__ = ("_close", "buf")
+
+    def __init__(self, buf: ReadBuffer, close: object = None) -> None:
+        self.buf = buf
+        self._close = close
+
+    def close(self) -> None:
+        """Unmaps the file; idempotent."""
+        close, self._close = self._close, None
+        if callable(close):
+            close()
+
+
 class FileLock(Protocol):
     """An exclusive lock on a file, held until released."""
 
@@ -69,6 +97,10 @@ class FileSystem(Protocol):
 
     def file_size(self, path: str) -> int:
         """Returns the size of a file in bytes."""
+        ...
+
+    def map_file(self, path: str) -> MappedFile:
+        """Maps a whole (immutable) file for reading: reads then cost no system call."""
         ...
 
     def exists(self, path: str) -> bool:
@@ -179,6 +211,16 @@ class OsFileSystem:
 
     def file_size(self, path: str) -> int:
         return os.stat(path).st_size
+
+    def map_file(self, path: str) -> MappedFile:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if os.fstat(fd).st_size == 0:
+                return MappedFile(b"")  # mmap refuses empty files
+            m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)  # the mapping keeps its own reference to the file
+        return MappedFile(m, m.close)
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokv.engine.fs import FileLock, WritableFile
+from aiokv.engine.fs import FileLock, MappedFile, WritableFile
 
 
 class CrashMode(enum.Enum):
@@ -180,6 +180,10 @@ class MemFileSystem:
     def file_size(self, path: str) -> int:
         with self._mutex:
             return len(self._inode(path).data)
+
+    def map_file(self, path: str) -> MappedFile:
+        with self._mutex:
+            return MappedFile(bytes(self._inode(path).data))
 
     def exists(self, path: str) -> bool:
         with self._mutex:

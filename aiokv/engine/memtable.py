@@ -47,11 +47,13 @@ class Memtable:
         "_unindexed",
         "approximate_bytes",
         "keep_history",
+        "limit",
         "range_dels",
         "table",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 1 << 62) -> None:
+        self.limit = limit  # approximate_bytes at which the engine freezes it
         self.table: dict[bytes, Entry] = {}
         self._history: dict[bytes, list[Entry]] = {}
         self._index = SortedList()
@@ -66,8 +68,8 @@ class Memtable:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def put(self, key: bytes, value: bytes, seq: int) -> None:
-        """Applies a single PUT: the put fast path."""
+    def put(self, key: bytes, value: bytes, seq: int) -> bool:
+        """Applies a single PUT: the put fast path.  Returns True once the memtable is full."""
         old = self.table.get(key)
         if old is None:
             self._unindexed.append(key)
@@ -77,6 +79,7 @@ class Memtable:
             self._history.setdefault(key, []).append(old)
         self.table[key] = (PUT, value, seq, 0)
         self.approximate_bytes += len(key) + len(value) + ENTRY_OVERHEAD
+        return self.approximate_bytes >= self.limit
 
     def apply(self, ops: Iterable[Op], base_seq: int) -> None:
         """Applies ops with sequence numbers base_seq, base_seq + 1, ..."""
@@ -111,6 +114,16 @@ class Memtable:
             if keep_history:
                 self._history.setdefault(key, []).append(old)
             table[key] = (DELETE, b"", seq, 0)
+
+    @property
+    def history(self) -> dict[bytes, list[Entry]]:
+        """Older entries by key, oldest first (empty while no snapshot or scan is live)."""
+        return self._history
+
+    def sorted_keys(self) -> list[bytes]:
+        """Every key, in order (a frozen memtable's flush walks this)."""
+        self._fold()
+        return list(self._index)
 
     def set_keep_history(self, keep: bool) -> None:
         """Starts keeping older entries, or forgets them once no snapshot or scan is live."""

@@ -73,3 +73,32 @@ async def test_random_history_matches_the_model(store):
             else:
                 await s.delete_range(k, k[:1] + b"\x09")
     assert await scan(store) == await scan(model)
+
+
+async def test_flush_and_full_compaction_keep_every_answer(store):
+    rng = random.Random(11)
+    from tests.model import ModelDB
+
+    model = ModelDB()
+    for i in range(1500):
+        k = f"key{rng.randrange(600):04d}".encode()
+        v = k * rng.randint(1, 4)
+        for s in (store, model):
+            if i % 7 == 3:
+                await s.delete(k)
+            else:
+                await s.put(k, v)
+        if i % 500 == 499:
+            await store.flush()
+    snap = store.snapshot()
+    frozen = await scan(model)
+    for s in (store, model):
+        await s.delete_range(b"key01", b"key02")
+        await s.put(b"key0150", b"after the snapshot")
+    await store.compact_range()
+    assert await scan(store) == await scan(model)
+    assert [kv async for kv in snap.scan()] == frozen
+    snap.release()
+    keys = [f"key{i:04d}".encode() for i in range(600)]
+    assert await store.get_many(keys) == await model.get_many(keys)
+    assert await store.get(b"key0150") == b"after the snapshot"

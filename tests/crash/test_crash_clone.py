@@ -196,6 +196,15 @@ async def _run_round(
         "buffered_flush_ms": rng.choice([1, 100]),
         "io_threads": rng.choice([1, 2, 4]),
     }
+    if rng.random() < 0.5:  # flushes and compactions run during the workload and the crash
+        options.update(
+            write_buffer_size=rng.choice([16 * KiB, 32 * KiB]),
+            block_size=256,
+            target_file_size=16 * KiB,
+            max_bytes_for_level_base=64 * KiB,
+            level_multiplier=4,
+            l0_compaction_trigger=2,
+        )
     clock = itertools.count()
     writers = rng.randint(8, 16)
     db = await aiokv.open(PATH, fs=fs, **options)

@@ -2,7 +2,10 @@
 
 Hypothesis rules cannot be async, so the machine owns an asyncio.Runner and runs each step in it.
 A crash keeps exactly what was synced (CrashMode.DROP_UNSYNCED), so after it the store must
-equal the model as of the last synced write (a sync group makes everything before it durable).
+equal the model as of the last synced write (a sync group makes everything before it durable),
+or as of a later write: a flush or compaction (ours, or one running in the background) makes
+every write before it durable too.  So the machine keeps the model's states since the last
+synced write, and a recovered store must equal one of them.
 """
 
 from __future__ import annotations
@@ -21,8 +24,19 @@ values = st.binary(max_size=8)
 durability = st.sampled_from([{}, {"sync": True}, {"buffered": True}])
 
 
+# Tiny sizes: a few dozen writes fill a memtable, so flush and compaction happen mid-run too.
+TINY = {
+    "write_buffer_size": 16 * 1024,
+    "block_size": 256,
+    "target_file_size": 16 * 1024,
+    "max_bytes_for_level_base": 64 * 1024,
+    "level_multiplier": 4,
+    "l0_compaction_trigger": 2,
+}
+
+
 async def _open(fs: MemFileSystem) -> aiokv.DB:
-    return await aiokv.open("/db", fs=fs)
+    return await aiokv.open("/db", fs=fs, **TINY)
 
 
 class DbMachine(RuleBasedStateMachine):
@@ -33,6 +47,7 @@ class DbMachine(RuleBasedStateMachine):
         self.db = self.run(_open(self.fs))
         self.model: dict[bytes, bytes] = {}
         self.durable: dict[bytes, bytes] = {}
+        self.since: list[dict[bytes, bytes]] = []  # states after durable, oldest first
         self.snap: tuple[aiokv.Snapshot, dict[bytes, bytes]] | None = None
 
     def run(self, coro):
@@ -41,6 +56,9 @@ class DbMachine(RuleBasedStateMachine):
     def _written(self, mode: dict) -> None:
         if mode.get("sync"):
             self.durable = dict(self.model)
+            self.since = []
+        else:
+            self.since.append(dict(self.model))
 
     @rule(k=keys, v=values, mode=durability)
     def put(self, k, v, mode):
@@ -106,6 +124,7 @@ class DbMachine(RuleBasedStateMachine):
         self.run(self.db.aclose())
         self.db = self.run(_open(self.fs))
         self.durable = dict(self.model)  # a clean close syncs everything
+        self.since = []
 
     @rule()
     def crash(self):
@@ -114,7 +133,23 @@ class DbMachine(RuleBasedStateMachine):
         self.run(self.db.aclose())
         self.fs = image
         self.db = self.run(_open(self.fs))
-        self.model = dict(self.durable)
+
+        async def go():
+            return {k: v async for k, v in self.db.scan()}
+
+        got = self.run(go())
+        assert got == self.durable or got in self.since
+        self.model = dict(got)
+        self.durable = dict(got)
+        self.since = []
+
+    @rule()
+    def flush(self):
+        self.run(self.db.flush())
+
+    @rule()
+    def compact(self):
+        self.run(self.db.compact_range())
 
     @rule(k=keys)
     def get(self, k):

@@ -1,31 +1,59 @@
-"""The LSM engine: per-family memtables over one WAL, with the group committer.
+"""The LSM engine: memtables over one WAL, and levels of SSTables below them.
 
-Issue 2 scope: every write lives in the memtables, and the WAL holds all of it; SSTables, the
-manifest and flush arrive with issue 3 and slot in below the memtables on the read path.
+Write path: the group committer (commit.py) appends to the WAL and applies to the active
+memtable.  A memtable past `write_buffer_size` is frozen (newest first in `imms`) and a fresh
+one takes the writes; the flush task writes frozen memtables to L0 tables, the compaction task
+merges tables down the levels (leveled, picker.py).  Both are asyncio tasks of the engine that
+work in slices; their results take effect through manifest edits (versions.py).
+
+Read path, inline on the loop, never awaiting: active memtable, frozen memtables newest first,
+then L0 tables newest first and one table per deeper level (range check, filter, index, block
+cache), and the first entry found at or below the read's sequence number decides.  Range
+tombstones are checked by sequence number against every source at once (`_rdels`).
 
 Open sequence (blocking, in the thread pool): make the directory, take LOCK, read or write
-IDENTITY, replay every WAL segment in order into fresh memtables, cut a torn tail off the last
-segment (or remove a segment whose creation was cut short) and sync that, then create the next
-segment.  Replay is idempotent: running it twice over the same files gives the same state.
+IDENTITY, recover the manifest (CURRENT -> MANIFEST-N), replay the WAL segments from the
+manifest's log number skipping what tables already hold, cut a torn tail, delete files nothing
+refers to, write a fresh manifest, then create the next WAL segment.
 
-Concurrency contract: reads run inline on the loop and never await; every write goes through
-`committer`, which calls `apply_ops` (or the memtable's `put`) with no await between applying a
-group and publishing its sequence numbers, so a reader never sees part of a group.
+Concurrency contract: reads and the swaps that change what they see (memtable switch, flush
+and compaction results) run on the loop with no await between a swap's parts, so a reader
+sees either the state before or after it.  Invariant 1: for any key, versions in a newer
+source (memtable over frozen memtables over L0 over L1 ...) have higher sequence numbers.
+Invariant 2: a WAL segment is deleted only after a synced manifest edit says its data is in
+tables; a table only after a synced edit removed it from every current Version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import re
+import time
+from bisect import bisect_left
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 from operator import itemgetter
+from typing import Any, TypeVar
 
 from aiokv.engine.batch_format import BatchDecodeError, Op, decode_payload
 from aiokv.engine.commit import GroupCommitter
 from aiokv.engine.fs import FileLock, FileSystem, OsFileSystem, join
 from aiokv.engine.identity import ensure_identity
+from aiokv.engine.lsm.compaction import CompactionRun
+from aiokv.engine.lsm.filter import decode_filter
+from aiokv.engine.lsm.flush import flush_memtable
+from aiokv.engine.lsm.jobs import JobContext
+from aiokv.engine.lsm.merge import Piece, merge_pieces, resolve_run, reversed_piece
+from aiokv.engine.lsm.picker import CompactionTask, LeveledOptions, apply, pick, pick_range
+from aiokv.engine.lsm.runs import gather
+from aiokv.engine.lsm.stats import Stats
+from aiokv.engine.lsm.table_cache import BlockCache, TableCache, table_name
+from aiokv.engine.lsm.version import NUM_LEVELS
+from aiokv.engine.lsm.version_edit import VersionEdit
+from aiokv.engine.lsm.versions import VersionSet
 from aiokv.engine.memtable import PUT, PUT_EXPIRING, Entry, Memtable
 from aiokv.engine.wal import WalWriter, list_segments, read_segment, segment_name
 from aiokv.engine.wal_format import RecordType
@@ -44,6 +72,11 @@ _kind_of = itemgetter(0)  # memtable Entry fields
 _value_of = itemgetter(1)
 _seq_of = itemgetter(2)
 _ONLY_PUT = {PUT}
+_TABLE_NAME = re.compile(r"^(\d{6,})\.sst$")
+SLOWDOWN_DELAY_S = 0.001  # per group while L0 or the memtables pile up
+_T = TypeVar("_T")
+
+RangeDel = tuple[bytes, bytes, int]
 
 
 class LsmEngine:
@@ -55,18 +88,49 @@ class LsmEngine:
         self.fs: FileSystem = options.fs or OsFileSystem()
         self._pool = pool
         self._clock = options.clock
-        self.mems: dict[int, Memtable] = {DEFAULT_CF: Memtable()}
+        self._limit = options.write_buffer_size if path is not None else 1 << 62
+        self.mems: dict[int, Memtable] = {DEFAULT_CF: Memtable(self._limit)}
+        # Frozen memtables, newest first, each with the WAL segment that was current when it
+        # was frozen: once it is flushed, segments below that one hold nothing unflushed.
+        self.imms: dict[int, list[tuple[Memtable, int, int]]] = {DEFAULT_CF: []}
         self.hot_table: dict[bytes, Entry] = self.mems[DEFAULT_CF].table
         self._snapshots: dict[int, int] = {}  # seq -> how many holders
         self._lock: FileLock | None = None
         self.on_poison: Callable[[BaseException], None] | None = None
+        self.on_switch: Callable[[], None] | None = None
         self.error: BaseException | None = None
+        self.stats = Stats()
+        self.versions = VersionSet(self.fs, path or "")
+        self.block_cache = BlockCache(options.block_cache_size)
+        self.tables = TableCache(
+            self.fs, path or "", options.max_open_files, self.block_cache, decode_filter, self.stats
+        )
+        self._ctx = JobContext(
+            self.fs, path or "", self._in_pool, options, self.tables, self.stats, self._clock
+        )
+        self._lopts = LeveledOptions(
+            l0_compaction_trigger=options.l0_compaction_trigger,
+            l0_slowdown_trigger=options.l0_slowdown_trigger,
+            l0_stop_trigger=options.l0_stop_trigger,
+            max_bytes_for_level_base=options.max_bytes_for_level_base,
+            level_multiplier=options.level_multiplier,
+            target_file_size=options.target_file_size,
+            max_compaction_bytes=25 * options.target_file_size,
+        )
+        self._rdels: list[RangeDel] = []  # every range tombstone any source holds
+        self._wal_number = 0  # the segment being written (or replayed)
+        self._stall = 0
+        self._room = asyncio.Event()
+        self._flush_wanted = asyncio.Event()
+        self._compact_wanted = asyncio.Event()
+        self._compaction_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self.committer: GroupCommitter = self._make_committer(None, 0)
 
     def _make_committer(self, wal: WalWriter | None, last_seq: int) -> GroupCommitter:
         o = self.options
-        # Issue 3's memtable switch must reset committer.hot_put and hot_table (Engine.hot_table).
-        committer = GroupCommitter(
+        return GroupCommitter(
             self,
             self.fs,
             self.path or "",
@@ -78,7 +142,9 @@ class LsmEngine:
             group_size=o.group_commit_size,
             buffered_flush_s=o.buffered_flush_ms / 1000.0,
         )
-        return committer
+
+    async def _in_pool(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     # -- open and recovery ----------------------------------------------------------------------
 
@@ -92,10 +158,15 @@ class LsmEngine:
             loop = asyncio.get_running_loop()
             wal, last_seq = await loop.run_in_executor(pool, engine._open_files, path)
         except BaseException:
+            engine.tables.close()
+            engine.versions.close()
             engine._release_lock()
             pool.shutdown(wait=False)
             raise
         engine.committer = engine._make_committer(wal, last_seq)
+        engine._wal_number = wal.number
+        engine._refresh_rdels(DEFAULT_CF)
+        engine._start_background()
         return engine
 
     def _open_files(self, path: str) -> tuple[WalWriter, int]:
@@ -115,7 +186,10 @@ class LsmEngine:
                     f"{path} is in use: another open database holds its LOCK"
                 ) from None
             ensure_identity(fs, path, "lsm", error_if_exists=self.options.error_if_exists)
+            had_manifest = self.versions.recover()
             last_seq, next_number = self._replay(path)
+            self._delete_orphans(path, had_manifest)
+            self.versions.start_manifest()
             return WalWriter.create(fs, path, next_number), last_seq
         except OSError as e:
             if isinstance(e, StorageIOError):
@@ -125,10 +199,18 @@ class LsmEngine:
             raise StorageIOError(f"opening {path} failed: {e}", e) from e
 
     def _replay(self, path: str) -> tuple[int, int]:
-        """Replays every segment; returns (last sequence number, next segment number)."""
+        """Replays the unflushed segments; returns (last sequence number, next segment number)."""
+        log_number = self.versions.log_number
+        flushed = self.versions.flushed_seq
         numbers = list_segments(self.fs, path)
-        last_seq = 0
+        for n in numbers:
+            if n < log_number:
+                self.fs.remove(join(path, segment_name(n)))  # invariant 2: all in tables
+        numbers = [n for n in numbers if n >= log_number]
+        last_seq = flushed
+        replay = None
         for i, number in enumerate(numbers):
+            self._wal_number = number
             replay = read_segment(self.fs, path, number)
             for rec in replay.records:
                 if rec.type != RecordType.BATCH:
@@ -138,7 +220,10 @@ class LsmEngine:
                 except BatchDecodeError as e:
                     raise CorruptionError(replay.path, rec.offset, e.detail) from None
                 if base + len(ops) - 1 <= last_seq:
-                    continue  # already applied: replay is idempotent
+                    continue  # already applied, or already in a table: replay is idempotent
+                if base <= last_seq:
+                    ops = ops[last_seq + 1 - base :]
+                    base = last_seq + 1
                 if base != last_seq + 1:
                     raise CorruptionError(
                         replay.path, rec.offset, f"sequence {base} follows {last_seq}"
@@ -149,12 +234,13 @@ class LsmEngine:
                 raise CorruptionError(
                     replay.path, replay.torn_at, "damage in a sealed (not the last) segment"
                 )
-        if numbers:
+        if numbers and replay is not None:
             # What was replayed from the last segment may have reached the OS but never the
             # disk (a kill -9).  It is made durable, its torn tail cut, before a new segment
             # follows it: wal.py invariant 2, every segment but the last is whole.
             self._seal_last(path, numbers[-1], replay.torn_at)
-        return last_seq, (numbers[-1] + 1 if numbers else 1)
+        next_number = max(numbers[-1] + 1 if numbers else 1, log_number, 1)
+        return last_seq, next_number
 
     def _seal_last(self, path: str, number: int, torn_at: int | None) -> None:
         fs = self.fs
@@ -171,29 +257,120 @@ class LsmEngine:
         finally:
             f.close()
 
+    def _delete_orphans(self, path: str, had_manifest: bool) -> None:
+        """Deletes tables no Version lists (left by a crash mid-flush or mid-compaction)."""
+        live = set()
+        for v in self.versions.current.values():
+            live |= v.numbers()
+        names = self.fs.list_dir(path)
+        if not had_manifest and any(_TABLE_NAME.match(n) for n in names):
+            # A manifest is installed at the first open, before any table is written.
+            raise CorruptionError(join(path, "CURRENT"), 0, "missing, but tables are present")
+        for name in names:
+            m = _TABLE_NAME.match(name)
+            if (m and int(m.group(1)) not in live) or name == "CURRENT.tmp":
+                self.fs.remove(join(path, name))
+        for v in self.versions.current.values():
+            for _, f in v.files():
+                if not self.fs.exists(join(path, table_name(f.number))):
+                    raise CorruptionError(join(path, table_name(f.number)), 0, "table missing")
+
     # -- writes (called by the committer) -------------------------------------------------------
 
     def apply_ops(self, ops: list[Op], base_seq: int) -> None:
         mems = self.mems
         if set(map(_cf_of, ops)) == _ONLY_DEFAULT:  # C-level check of the common case
-            mems[DEFAULT_CF].apply(ops, base_seq)
+            mem = mems[DEFAULT_CF]
+            mem.apply(ops, base_seq)
+            if mem.range_dels and ops and any(op[0] == 3 for op in ops):
+                self._refresh_rdels(DEFAULT_CF)
+            if mem.approximate_bytes >= mem.limit:
+                self._switch(DEFAULT_CF, base_seq + len(ops) - 1)
             return
         seq = base_seq
         for cf, run in groupby(ops, key=lambda op: op.cf):
             part = list(run)
             mems[cf].apply(part, seq)
             seq += len(part)
+        for cf in set(map(_cf_of, ops)):
+            self._refresh_rdels(cf)
+            if mems[cf].approximate_bytes >= mems[cf].limit:
+                self._switch(cf, base_seq + len(ops) - 1)
+
+    def memtable_full(self, last_seq: int) -> None:
+        self._switch(DEFAULT_CF, last_seq)
+
+    def _switch(self, cf: int, last_seq: int) -> None:
+        """Freezes the active memtable of `cf` (it holds sequence numbers <= last_seq)."""
+        old = self.mems[cf]
+        new = Memtable(self._limit)
+        new.set_keep_history(bool(self._snapshots))
+        self.mems[cf] = new
+        self.imms[cf].insert(0, (old, self._wal_number_now(), last_seq))
+        if cf == DEFAULT_CF:
+            self.hot_table = new.table
+            self.committer.hot_put = new.put
+            if self.on_switch is not None:
+                self.on_switch()
+        self._flush_wanted.set()
+        self._update_stall()
+
+    def _wal_number_now(self) -> int:
+        wal = self.committer.wal if hasattr(self, "committer") else None
+        return wal.number if wal is not None else self._wal_number
 
     def poison(self, exc: BaseException) -> None:
-        self.error = exc
+        if self.error is None:
+            self.error = exc
+        self.committer.error = self.committer.error or exc
+        self.committer.inline_ok = False
+        self._room.set()
         if self.on_poison is not None:
             self.on_poison(exc)
+
+    # -- write stalls ---------------------------------------------------------------------------
+
+    def stall_level(self) -> int:
+        return self._stall
+
+    def _update_stall(self) -> None:
+        imms = max(len(v) for v in self.imms.values())
+        l0 = max(len(v.levels[0]) for v in self.versions.current.values())
+        o = self.options
+        if self.error is not None:
+            level = 0
+        elif imms >= o.max_write_buffer_number - 1 + 1 or l0 >= o.l0_stop_trigger:
+            level = 2
+        elif imms >= o.max_write_buffer_number - 1 or l0 >= o.l0_slowdown_trigger:
+            level = 1
+        else:
+            level = 0
+        if level < self._stall:
+            self._room.set()
+        self._stall = level
+        if hasattr(self, "committer"):
+            if level:
+                self.committer.inline_ok = False
+            elif self.committer.wal is not None or self.path is None:
+                self.committer.refresh_inline()
+
+    async def wait_for_room(self, level: int) -> None:
+        start = time.perf_counter()
+        if level == 1:
+            self.stats.stalls_slowdown += 1
+            await asyncio.sleep(SLOWDOWN_DELAY_S)
+        else:
+            self.stats.stalls_stop += 1
+            while self._stall == 2 and self.error is None and not self._closing:
+                self._room.clear()
+                await self._room.wait()
+        self.stats.stall_micros += int((time.perf_counter() - start) * 1e6)
 
     # -- reads ----------------------------------------------------------------------------------
 
     def _visible(self, e: Entry | None, now_ms: int) -> bytes | None:
         if e is None:
-            return None  # issue 3: fall through to the immutable memtables and SSTs
+            return None
         kind = e[0]
         if kind == PUT:
             return e[1]
@@ -207,16 +384,56 @@ class LsmEngine:
     def get(self, cf: int, key: bytes, seq: int | None) -> bytes | None:
         mem = self.mems[cf]
         e = mem.table.get(key) if seq is None else mem.entry_at(key, seq)
+        if e is None:
+            e = self._get_below(cf, key, seq)
+        if e is not None and self._rdels and self._range_deleted(key, e[2], seq):
+            return None
         return self._visible(e, self._now_ms())
 
+    def _get_below(self, cf: int, key: bytes, seq: int | None) -> Entry | None:
+        for imm, _, _ in self.imms[cf]:
+            e = imm.table.get(key) if seq is None else imm.entry_at(key, seq)
+            if e is not None:
+                return e
+        v = self.versions.current[cf]
+        tables = self.tables
+        for f in v.levels[0]:
+            if f.smallest <= key <= f.largest:
+                h = tables.get(f.number)
+                e = h.table.get(key, seq, h.block)
+                if e is not None:
+                    return e
+        largests = v.largests
+        for level in range(1, NUM_LEVELS):
+            files = v.levels[level]
+            if files:
+                i = bisect_left(largests[level], key)
+                if i < len(files) and files[i].smallest <= key:
+                    h = tables.get(files[i].number)
+                    e = h.table.get(key, seq, h.block)
+                    if e is not None:
+                        return e
+        return None
+
+    def _range_deleted(self, key: bytes, eseq: int, seq: int | None) -> bool:
+        top = seq if seq is not None else 1 << 64
+        return any(s <= key < e and eseq < t <= top for s, e, t in self._rdels)
+
+    def _refresh_rdels(self, cf: int) -> None:
+        out: list[RangeDel] = []
+        for c, mem in self.mems.items():
+            out += mem.range_dels
+            for imm, _, _ in self.imms[c]:
+                out += imm.range_dels
+        for v in self.versions.current.values():
+            for _, f in v.files():
+                if f.range_dels:
+                    out += self.tables.get(f.number).table.range_dels
+        self._rdels = out
+
     def get_many(self, cf: int, keys: list[bytes], seq: int | None) -> list[bytes | None]:
-        mem = self.mems[cf]
-        now = self._now_ms()
-        visible = self._visible
-        if seq is None:
-            return [visible(e, now) for e in map(mem.table.get, keys)]
-        entry_at = mem.entry_at
-        return [visible(entry_at(k, seq), now) for k in keys]
+        get = self.get
+        return [get(cf, k, seq) for k in keys]
 
     def scan_chunk(
         self,
@@ -229,19 +446,73 @@ class LsmEngine:
         limit: int,
     ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
         """Up to `limit` keys of the walk; returns (items, last key looked at or None at end)."""
-        mem = self.mems[cf]
+        now = self._now_ms()
+        pieces: list[Piece] = []  # oldest source first
+        v = self.versions.current[cf]
+        tables = self.tables
+        for level in range(NUM_LEVELS - 1, 0, -1):
+            files = v.levels[level]
+            if files:
+                run = gather(tables, files, v.largests[level], lo, lo_inclusive, hi, reverse, limit)
+                if run.keys:
+                    p = resolve_run(run, seq, now)
+                    pieces.append(reversed_piece(p) if reverse else p)
+        for f in reversed(v.levels[0]):
+            if f.overlaps(lo, hi):
+                run = gather(tables, [f], [f.largest], lo, lo_inclusive, hi, reverse, limit)
+                if run.keys:
+                    p = resolve_run(run, seq, now)
+                    pieces.append(reversed_piece(p) if reverse else p)
+        for imm, _, _ in reversed(self.imms[cf]):
+            pieces.append(self._mem_piece(imm, lo, lo_inclusive, hi, reverse, seq, limit, now))
+        pieces.append(
+            self._mem_piece(self.mems[cf], lo, lo_inclusive, hi, reverse, seq, limit, now)
+        )
+        keys, values, seqs, last = merge_pieces(pieces, reverse, limit)
+        if last is None:
+            return [], None
+        if self._rdels:
+            rd = self._range_deleted
+            out = [
+                (k, val)
+                for k, val, s in zip(keys, values, seqs, strict=True)
+                if val is not None and not rd(k, s, seq)
+            ]
+        else:
+            out = [(k, val) for k, val in zip(keys, values, strict=True) if val is not None]
+        return out, last
+
+    def _mem_piece(
+        self,
+        mem: Memtable,
+        lo: bytes | None,
+        lo_inclusive: bool,
+        hi: bytes | None,
+        reverse: bool,
+        seq: int,
+        limit: int,
+        now: int,
+    ) -> Piece:
         keys = mem.keys_between(lo, lo_inclusive, hi, limit, reverse)
         if not keys:
-            return [], None
-        entries = list(map(mem.table.__getitem__, keys))  # every indexed key is in the table
-        if max(map(_seq_of, entries)) <= seq and set(map(_kind_of, entries)) == _ONLY_PUT:
-            # The common chunk: plain PUTs older than the snapshot, resolved at C speed.
-            return list(zip(keys, map(_value_of, entries), strict=False)), keys[-1]
-        now = self._now_ms()
+            return Piece([], [], [], False)
+        truncated = len(keys) >= limit
+        entries = list(map(mem.table.__getitem__, keys))
+        seqs = list(map(_seq_of, entries))
+        if max(seqs) <= seq and set(map(_kind_of, entries)) == _ONLY_PUT:
+            return Piece(keys, list(map(_value_of, entries)), seqs, truncated)
         entry_at = mem.entry_at
         visible = self._visible
-        out = [(k, v) for k in keys if (v := visible(entry_at(k, seq), now)) is not None]
-        return out, keys[-1]
+        out_k: list[bytes] = []
+        out_v: list[bytes | None] = []
+        out_s: list[int] = []
+        for k in keys:
+            e = entry_at(k, seq)
+            if e is not None:
+                out_k.append(k)
+                out_v.append(visible(e, now))
+                out_s.append(e[2])
+        return Piece(out_k, out_v, out_s, truncated)
 
     # -- snapshots ------------------------------------------------------------------------------
 
@@ -265,6 +536,163 @@ class LsmEngine:
             for mem in self.mems.values():
                 mem.set_keep_history(False)
 
+    # -- background work ------------------------------------------------------------------------
+
+    def _start_background(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._flush_loop(), name="aiokv-flush"),
+            loop.create_task(self._compact_loop(), name="aiokv-compaction"),
+        ]
+        if any(self.imms.values()):
+            self._flush_wanted.set()
+        self._compact_wanted.set()
+        self._update_stall()
+
+    async def _flush_loop(self) -> None:
+        try:
+            while not self._closing:
+                await self._flush_wanted.wait()
+                self._flush_wanted.clear()
+                for cf, imms in self.imms.items():
+                    while imms and self.error is None and not self._closing:
+                        await self._flush_oldest(cf)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            self.poison(e)
+
+    async def _flush_oldest(self, cf: int) -> None:
+        mem, wal_number, last_seq = self.imms[cf][-1]
+        number = self.versions.new_file_number()
+        meta = await flush_memtable(self._ctx, mem, number)
+        edit = VersionEdit(log_number=wal_number, last_seq=last_seq)
+        if meta is not None:
+            await self._in_pool(self.fs.sync_dir, self.path)  # invariant 1 of versions.py
+            edit.new_files.append((cf, 0, meta))
+        await self.versions.log_and_apply(edit, self._in_pool)
+        # No await from the version swap to here: the memtable leaves the read path now.
+        self.imms[cf].pop()
+        self._refresh_rdels(cf)
+        self.stats.flushes += 1
+        self._update_stall()
+        self._compact_wanted.set()
+        await self._delete_segments_below(self.versions.log_number)
+
+    async def _delete_segments_below(self, log_number: int) -> None:
+        path = self.path
+        assert path is not None
+        current = self._wal_number_now()
+        for n in await self._in_pool(list_segments, self.fs, path):
+            if n < log_number and n < current:
+                with contextlib.suppress(FileNotFoundError):
+                    await self._in_pool(self.fs.remove, join(path, segment_name(n)))
+
+    async def _compact_loop(self) -> None:
+        try:
+            while not self._closing:
+                await self._compact_wanted.wait()
+                self._compact_wanted.clear()
+                while self.error is None and not self._closing:
+                    async with self._compaction_lock:
+                        v = self.versions.current[DEFAULT_CF]
+                        pointers = {
+                            lv: k for (c, lv), k in self.versions.pointers.items() if c == 0
+                        }
+                        task = pick(v, self._lopts, cf=DEFAULT_CF, pointers=pointers)
+                        if task is None:
+                            break
+                        await self._run_task(task)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            self.poison(e)
+
+    async def _run_task(self, task: CompactionTask) -> set[int]:
+        """Runs a task and installs its result; returns the numbers of the tables it wrote."""
+        cf = task.cf
+        if task.is_move:
+            edit = apply(self.versions.current[cf], task, list(task.inputs))
+            self.stats.trivial_moves += 1
+        else:
+            run = CompactionRun(
+                self._ctx,
+                task,
+                self.versions.current[cf],
+                list(self._snapshots),
+                self.versions.new_file_number,
+            )
+            outputs = await run.run()
+            self.stats.compaction_bytes_read += sum(f.size for _, f in task.all_files())
+            if outputs:
+                await self._in_pool(self.fs.sync_dir, self.path)
+            edit = apply(self.versions.current[cf], task, outputs)
+            self.stats.compactions += 1
+        obsolete = await self.versions.log_and_apply(edit, self._in_pool)
+        self._refresh_rdels(cf)
+        self._update_stall()
+        await self._delete_tables(obsolete)
+        return set() if task.is_move else {f.number for _, _, f in edit.new_files}
+
+    async def _delete_tables(self, numbers: set[int]) -> None:
+        path = self.path
+        assert path is not None
+        for n in sorted(numbers):
+            self.tables.evict(n)
+            with contextlib.suppress(FileNotFoundError):
+                await self._in_pool(self.fs.remove, join(path, table_name(n)))
+
+    async def flush(self) -> None:
+        """Freezes the active memtables and waits until every frozen one is in a table."""
+        if self.path is None:
+            return
+        for cf, mem in self.mems.items():
+            if mem.table or mem.range_dels:
+                self._switch(cf, self.committer.last_seq)
+        while any(self.imms.values()) and self.error is None:
+            self._flush_wanted.set()
+            await asyncio.sleep(0.001)
+        self._raise_if_poisoned()
+
+    async def compact_range(self, lo: bytes | None, hi: bytes | None) -> None:
+        """Flushes, then compacts every table overlapping [lo, hi] down to one level."""
+        if self.path is None:
+            return
+        await self.flush()
+        written: set[int] = set()
+        while self.error is None:
+            async with self._compaction_lock:
+                v = self.versions.current[DEFAULT_CF]
+                task = pick_range(v, self._lopts, lo, hi, cf=DEFAULT_CF)
+                if task is None:
+                    break
+                written |= await self._run_task(task)
+        # Tables that only moved down (or already sat at the bottom) still hold tombstones,
+        # shadowed versions and expired entries: rewrite each once, as RocksDB's
+        # bottommost_level_compaction=kForceOptimized does.
+        while self.error is None:
+            async with self._compaction_lock:
+                v = self.versions.current[DEFAULT_CF]
+                level = max((lv for lv in range(NUM_LEVELS) if v.levels[lv]), default=0)
+                todo = [f for f in v.overlapping(level, lo, hi) if f.number not in written]
+                if level == 0 or not todo:
+                    break
+                f = todo[0]
+                task = CompactionTask(
+                    DEFAULT_CF, level, level, (f,), (), True, "manual", 0.0,
+                    self._lopts.target_file_size,
+                )  # fmt: skip
+                written |= await self._run_task(task)
+                written.add(f.number)
+        self._raise_if_poisoned()
+        self._compact_wanted.set()
+
+    def _raise_if_poisoned(self) -> None:
+        if self.error is not None:
+            from aiokv.errors import BackgroundError
+
+            raise BackgroundError(self.error)
+
     # -- families (issue 4 adds creation) -------------------------------------------------------
 
     def has_family(self, cf: int) -> bool:
@@ -273,21 +701,46 @@ class LsmEngine:
     def check(self) -> None:
         for mem in self.mems.values():
             mem.check()
+        for v in self.versions.current.values():
+            v.check()
+
+    def stats_dict(self) -> dict[str, int]:
+        s = self.stats.as_dict()
+        v = self.versions.current[DEFAULT_CF]
+        for level in range(NUM_LEVELS):
+            s[f"l{level}_tables"] = len(v.levels[level])
+            s[f"l{level}_bytes"] = v.level_size(level)
+        s["memtables_frozen"] = sum(len(x) for x in self.imms.values())
+        s["block_cache_bytes"] = self.block_cache.used
+        return s
 
     # -- shutdown -------------------------------------------------------------------------------
 
     async def close(self) -> None:
+        self._closing = True
+        self._room.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
         try:
             await self.committer.close(sync=self.error is None)
         finally:
+            self.tables.close()
+            self.versions.close()
             self._release_lock()
             self._pool.shutdown(wait=True)
 
     def abandon(self) -> None:
         """Lets go of files and threads without syncing (an unclosed DB being collected)."""
+        for t in self._tasks:
+            t.cancel()
         wal = self.committer.wal
         if wal is not None:
             wal.close()
+        self.tables.close()
+        self.versions.close()
         self._release_lock()
         self._pool.shutdown(wait=False)
 
