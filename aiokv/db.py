@@ -72,6 +72,7 @@ class DB:
         self._committer = engine.committer
         # The active memtable's dict lookup; the engine calls on_switch when it freezes it.
         self._hot_get = engine.hot_table.get
+        self._get_latest = engine.get_latest
         self._max_key = options.max_key_size
         self._max_value = options.max_value_size
         self._clock = options.clock
@@ -154,8 +155,11 @@ class DB:
                 e = self._hot_get(key)
             except TypeError:  # unhashable: the general path says what is wrong
                 e = None
-            if e is not None and e[0] == 1:  # a present PUT is current: no other check needed
-                return e[1]
+            if e is not None:
+                if e[0] == 1:  # a present PUT is current: no other check needed
+                    return e[1]
+            elif key.__class__ is bytes and 0 < len(key) <= self._max_key:
+                return self._get_latest(key)  # not in the active memtable: look below it
         return self._get(key, cf, snapshot)
 
     def _get(self, key: Any, cf: ColumnFamily | None, snapshot: Snapshot | None) -> bytes | None:

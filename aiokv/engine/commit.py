@@ -114,6 +114,7 @@ class GroupCommitter:
         self.hot_put = hot_put
         # True when a write may take the inline path: no group in flight, room in the segment.
         self.inline_ok = True
+        self._rotate_wanted = False  # a memtable switch asked for a fresh segment
 
     # -- inline paths (no suspension) ---------------------------------------------------------
 
@@ -171,11 +172,34 @@ class GroupCommitter:
 
     def _flush_buffer_soon(self) -> None:
         self._timer = None
-        if self._buf and self.inline_ok:
+        if not self._buf or self.error is not None:
+            return
+        if self.inline_ok:
             try:
                 self._write_buffer_inline()
             except StorageIOError:
                 pass  # poisoned: every later call reports it
+        elif self._task is None and not self._queue:
+            # Inline writes are off for a rotation or a stall, and no group will come to
+            # carry the buffer: rotate if asked, then write it.
+            self._task = asyncio.get_running_loop().create_task(self._drain_buffer())
+
+    async def _drain_buffer(self) -> None:
+        try:
+            wal = self.wal
+            if wal is not None and self._rotate_wanted:
+                await self._rotate(wal)
+            if self._buf and self.error is None and self.wal is not None:
+                try:
+                    self._write_buffer_inline()
+                except StorageIOError:
+                    pass  # poisoned: every later call reports it
+        finally:
+            self._task = None
+            if self._queue and self.error is None:
+                self._task = asyncio.get_running_loop().create_task(self._run())
+            else:
+                self.refresh_inline()
 
     def _write_buffer_inline(self) -> None:
         wal = self.wal
@@ -226,7 +250,7 @@ class GroupCommitter:
                     if level == 2:
                         continue  # room was made: look again before taking a group
                 wal = self.wal
-                if wal is not None and wal.size >= self._segment_size:
+                if wal is not None and (wal.size >= self._segment_size or self._rotate_wanted):
                     await self._rotate(wal)
                     continue
                 group = self._take_group()
@@ -242,8 +266,26 @@ class GroupCommitter:
             and not self._queue
             and self.error is None
             and (self.wal is None or self.wal.size < self._segment_size)
+            and not self._rotate_wanted
             and self._target.stall_level() == 0
         )
+
+    def request_rotation(self) -> int:
+        """Makes the next write start a new segment; returns that segment's number.
+
+        The engine calls it when it freezes a memtable, so that the frozen memtable's data
+        ends in the segments below the returned number, which its flush may then delete.
+        No write reaches the WAL between this call and the rotation: writes queue until then.
+        """
+        if self.wal is None:
+            return 0
+        self._rotate_wanted = True
+        self.inline_ok = False
+        if self._task is None and not self._queue:
+            # Rotate now rather than at the next write, so that once the frozen memtable is
+            # flushed its segments can go even if no write follows.
+            self._task = asyncio.get_running_loop().create_task(self._drain_buffer())
+        return self.wal.number + 1
 
     def _take_group(self) -> list[Pending]:
         queue = self._queue
@@ -295,6 +337,7 @@ class GroupCommitter:
 
     async def _rotate(self, old: WalWriter) -> None:
         """Seals the full segment (sync) and starts the next one (invariant 2 of wal.py)."""
+        self._rotate_wanted = False
         try:
             await self._in_pool(old.sync)
             old.close()

@@ -131,6 +131,7 @@ class Block:
         "plain",
         "raw",
         "raw_size",
+        "ref",
         "seqs",
         "voffs",
     )
@@ -155,6 +156,7 @@ class Block:
         self.plain = bool(flags & PLAIN)
         self._vsize = voffs[1] - voffs[0] if flags & FIXED_VALUES and n else -1
         self.raw_size = len(raw)
+        self.ref = False  # the block cache's CLOCK bit: set on every hit
         # raw (one bytes object), each key (a bytes object: 33 bytes of header, plus a list
         # slot of 8), the arrays (8 + 4 + 8 per entry, plus 8 with expiries) and the headers of
         # the arrays, the list and this object.

@@ -118,6 +118,7 @@ class LsmEngine:
             max_compaction_bytes=25 * options.target_file_size,
         )
         self._rdels: list[RangeDel] = []  # every range tombstone any source holds
+        self._plans: dict[int, Any] = {DEFAULT_CF: ((), [])}  # see _refresh_plan
         self._wal_number = 0  # the segment being written (or replayed)
         self._stall = 0
         self._room = asyncio.Event()
@@ -306,7 +307,7 @@ class LsmEngine:
         new = Memtable(self._limit)
         new.set_keep_history(bool(self._snapshots))
         self.mems[cf] = new
-        self.imms[cf].insert(0, (old, self._wal_number_now(), last_seq))
+        self.imms[cf].insert(0, (old, self._next_segment(), last_seq))
         if cf == DEFAULT_CF:
             self.hot_table = new.table
             self.committer.hot_put = new.put
@@ -314,6 +315,13 @@ class LsmEngine:
                 self.on_switch()
         self._flush_wanted.set()
         self._update_stall()
+
+    def _next_segment(self) -> int:
+        """The first WAL segment that may hold writes made after a switch now."""
+        committer: GroupCommitter | None = getattr(self, "committer", None)
+        if committer is None or committer.wal is None:
+            return self._wal_number  # replaying: the segment being read
+        return committer.request_rotation()
 
     def _wal_number_now(self) -> int:
         wal = self.committer.wal if hasattr(self, "committer") else None
@@ -386,40 +394,77 @@ class LsmEngine:
         e = mem.table.get(key) if seq is None else mem.entry_at(key, seq)
         if e is None:
             e = self._get_below(cf, key, seq)
-        if e is not None and self._rdels and self._range_deleted(key, e[2], seq):
+            if e is None:
+                return None
+        if self._rdels and self._range_deleted(key, e[2], seq):
             return None
-        return self._visible(e, self._now_ms())
+        kind = e[0]
+        if kind == PUT:
+            return e[1]
+        if kind == PUT_EXPIRING and e[3] > self._now_ms():
+            return e[1]
+        return None
+
+    def get_latest(self, key: bytes) -> bytes | None:
+        """get(DEFAULT_CF, key, None) for a checked key the active memtable does not hold:
+        the facade's get fast path after a memtable miss."""
+        for imm, _, _ in self.imms[DEFAULT_CF]:
+            e = imm.table.get(key)
+            if e is not None:
+                break
+        else:
+            e = self._table_get(DEFAULT_CF, key, None)
+            if e is None:
+                return None
+        if self._rdels and self._range_deleted(key, e[2], None):
+            return None
+        kind = e[0]
+        if kind == PUT:
+            return e[1]
+        if kind == PUT_EXPIRING and e[3] > self._now_ms():
+            return e[1]
+        return None
 
     def _get_below(self, cf: int, key: bytes, seq: int | None) -> Entry | None:
         for imm, _, _ in self.imms[cf]:
             e = imm.table.get(key) if seq is None else imm.entry_at(key, seq)
             if e is not None:
                 return e
-        v = self.versions.current[cf]
+        return self._table_get(cf, key, seq)
+
+    def _table_get(self, cf: int, key: bytes, seq: int | None) -> Entry | None:
+        l0, levels = self._plans[cf]
         tables = self.tables
-        for f in v.levels[0]:
+        for f in l0:
             if f.smallest <= key <= f.largest:
                 h = tables.get(f.number)
                 e = h.table.get(key, seq, h.block)
                 if e is not None:
                     return e
-        largests = v.largests
-        for level in range(1, NUM_LEVELS):
-            files = v.levels[level]
-            if files:
-                i = bisect_left(largests[level], key)
-                if i < len(files) and files[i].smallest <= key:
-                    h = tables.get(files[i].number)
+        for files, largests in levels:
+            i = bisect_left(largests, key)
+            if i < len(files):
+                f = files[i]
+                if f.smallest <= key:
+                    h = tables.get(f.number)
                     e = h.table.get(key, seq, h.block)
                     if e is not None:
                         return e
         return None
+
+    def _refresh_plan(self, cf: int) -> None:
+        """What point reads walk for `cf`: L0 newest first, then each non-empty level."""
+        v = self.versions.current[cf]
+        levels = [(v.levels[lv], v.largests[lv]) for lv in range(1, NUM_LEVELS) if v.levels[lv]]
+        self._plans[cf] = (v.levels[0], levels)
 
     def _range_deleted(self, key: bytes, eseq: int, seq: int | None) -> bool:
         top = seq if seq is not None else 1 << 64
         return any(s <= key < e and eseq < t <= top for s, e, t in self._rdels)
 
     def _refresh_rdels(self, cf: int) -> None:
+        """Called after every change of sources: also rebuilds the read plan."""
+        self._refresh_plan(cf)
         out: list[RangeDel] = []
         for c, mem in self.mems.items():
             out += mem.range_dels
