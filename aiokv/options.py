@@ -49,6 +49,8 @@ class Options:
         l0_slowdown_trigger: L0 tables at which writers are slowed down.
         l0_stop_trigger: L0 tables at which writers wait for compaction.
         compaction: the compaction style ("leveled").
+        compaction_process: run compactions in a worker process, on another core (real file
+            system only); False runs them in the event loop in cooperative slices.
     """
 
     max_key_size: int = 16 * KiB
@@ -75,6 +77,7 @@ class Options:
     l0_slowdown_trigger: int = 20
     l0_stop_trigger: int = 36
     compaction: str = "leveled"
+    compaction_process: bool = True
 
 
 _INT_BOUNDS: dict[str, tuple[int, int]] = {
@@ -100,7 +103,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "filter": ("bloom", "ribbon", "none"),
     "compaction": ("leveled",),
 }
-_BOOLS = ("create_if_missing", "error_if_exists")
+_BOOLS = ("create_if_missing", "error_if_exists", "compaction_process")
 _L0_TRIGGERS = ("l0_compaction_trigger", "l0_slowdown_trigger", "l0_stop_trigger")
 _FIELDS = tuple(f.name for f in dataclasses.fields(Options))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiokv.engine.batch_format import ValueKind
@@ -91,6 +91,8 @@ class CompactionRun:
         self.keep_rdels: list[RangeDel] = []
         self.max_seq = max((f.largest_seq for _, f in task.all_files()), default=0)
         self.now = ctx.now_ms()
+        # Checked between slices; a worker process points it at its stop event.
+        self.should_stop: Callable[[], bool] = _never
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -134,6 +136,8 @@ class CompactionRun:
             self._load_range_dels()
             sources = self._sources()
             while True:
+                if self.should_stop():
+                    raise asyncio.CancelledError("the database is closing")
                 runs = [(s, self._gather(s)) for s in sources if not s.done]
                 live = [(s, r) for s, r in runs if r.keys]
                 if not live:
@@ -304,6 +308,10 @@ class CompactionRun:
             self._out.file.abandon()
         for path in self._files:
             await self.ctx.remove_quietly(path)
+
+
+def _never() -> bool:
+    return False
 
 
 def _largest_seq(f: FileMeta) -> int:

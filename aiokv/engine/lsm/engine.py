@@ -43,6 +43,7 @@ from aiokv.engine.commit import GroupCommitter
 from aiokv.engine.fs import FileLock, FileSystem, OsFileSystem, join
 from aiokv.engine.identity import ensure_identity
 from aiokv.engine.lsm.compaction import CompactionRun
+from aiokv.engine.lsm.compaction_worker import CompactionWorker
 from aiokv.engine.lsm.filter import decode_filter
 from aiokv.engine.lsm.flush import flush_memtable
 from aiokv.engine.lsm.jobs import JobContext
@@ -51,7 +52,7 @@ from aiokv.engine.lsm.picker import CompactionTask, LeveledOptions, apply, pick,
 from aiokv.engine.lsm.runs import gather
 from aiokv.engine.lsm.stats import Stats
 from aiokv.engine.lsm.table_cache import BlockCache, TableCache, table_name
-from aiokv.engine.lsm.version import NUM_LEVELS
+from aiokv.engine.lsm.version import NUM_LEVELS, FileMeta
 from aiokv.engine.lsm.version_edit import VersionEdit
 from aiokv.engine.lsm.versions import VersionSet
 from aiokv.engine.memtable import PUT, PUT_EXPIRING, Entry, Memtable
@@ -126,6 +127,7 @@ class LsmEngine:
         self._compact_wanted = asyncio.Event()
         self._compaction_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._worker: CompactionWorker | None = None  # started on the first compaction
         self._closing = False
         self.committer: GroupCommitter = self._make_committer(None, 0)
 
@@ -257,6 +259,15 @@ class LsmEngine:
             f.sync()
         finally:
             f.close()
+
+    def _remove_unlisted_tables(self, path: str) -> None:
+        live = set()
+        for v in self.versions.current.values():
+            live |= v.numbers()
+        for name in self.fs.list_dir(path):
+            m = _TABLE_NAME.match(name)
+            if m and int(m.group(1)) not in live:
+                self.fs.remove(join(path, name))
 
     def _delete_orphans(self, path: str, had_manifest: bool) -> None:
         """Deletes tables no Version lists (left by a crash mid-flush or mid-compaction)."""
@@ -660,14 +671,17 @@ class LsmEngine:
             edit = apply(self.versions.current[cf], task, list(task.inputs))
             self.stats.trivial_moves += 1
         else:
-            run = CompactionRun(
-                self._ctx,
-                task,
-                self.versions.current[cf],
-                list(self._snapshots),
-                self.versions.new_file_number,
-            )
-            outputs = await run.run()
+            if self._use_worker():
+                outputs = await self._run_in_worker(task)
+            else:
+                run = CompactionRun(
+                    self._ctx,
+                    task,
+                    self.versions.current[cf],
+                    list(self._snapshots),
+                    self.versions.new_file_number,
+                )
+                outputs = await run.run()
             self.stats.compaction_bytes_read += sum(f.size for _, f in task.all_files())
             if outputs:
                 await self._in_pool(self.fs.sync_dir, self.path)
@@ -678,6 +692,40 @@ class LsmEngine:
         self._update_stall()
         await self._delete_tables(obsolete)
         return set() if task.is_move else {f.number for _, _, f in edit.new_files}
+
+    def _use_worker(self) -> bool:
+        return (
+            self.options.compaction_process
+            and self.path is not None
+            and type(self.fs) is OsFileSystem
+        )
+
+    async def _run_in_worker(self, task: CompactionTask) -> list[FileMeta]:
+        if self._worker is None:
+            self._worker = CompactionWorker()
+        # Outputs are cut at the target size, so they number at most this many.
+        count = task.input_bytes // task.target_file_size + 16
+        numbers = [self.versions.new_file_number() for _ in range(count)]
+        o = self.options
+        opts: dict[str, Any] = {
+            "block_size": o.block_size,
+            "filter": o.filter,
+            "bloom_bits_per_key": o.bloom_bits_per_key,
+        }
+        outputs, counters = await self._worker.run(
+            self.path,
+            opts,
+            task,
+            self.versions.current[task.cf],
+            list(self._snapshots),
+            numbers,
+            self._now_ms(),
+        )
+        s = self.stats
+        s.compaction_bytes_written += counters["compaction_bytes_written"]
+        s.bytes_written += counters["bytes_written"]
+        s.bytes_read += counters["bytes_read"]
+        return list(outputs)
 
     async def _delete_tables(self, numbers: set[int]) -> None:
         path = self.path
@@ -769,6 +817,14 @@ class LsmEngine:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        if self._worker is not None:
+            await self._worker.stop()
+        await self.versions.drain()
+        if self.path is not None and self.error is None:
+            # Tables a cancelled flush or a killed merge left behind (the next open would
+            # delete them too): nothing writes tables any more.
+            with contextlib.suppress(OSError):
+                await self._in_pool(self._remove_unlisted_tables, self.path)
         try:
             await self.committer.close(sync=self.error is None)
         finally:
@@ -779,6 +835,8 @@ class LsmEngine:
 
     def abandon(self) -> None:
         """Lets go of files and threads without syncing (an unclosed DB being collected)."""
+        if self._worker is not None:
+            self._worker.kill()
         for t in self._tasks:
             t.cancel()
         wal = self.committer.wal

@@ -47,6 +47,7 @@ class VersionSet:
         self.pointers: dict[tuple[int, int], bytes] = {}
         self._writer: ManifestWriter | None = None
         self._lock = asyncio.Lock()
+        self._inflight: set[asyncio.Future[set[int]]] = set()
 
     # -- open (blocking, in the pool) -------------------------------------------------------
 
@@ -103,7 +104,22 @@ class VersionSet:
 
         Returns the numbers of the tables that left every current Version (now obsolete).
         Raises OSError when the manifest write or sync fails (the caller poisons the DB).
+
+        Cancelling the caller does not cancel the edit: once its append is under way it may
+        reach the disk, so the in-memory state must follow it (else a close could delete a
+        table the durable manifest lists).  `drain()` waits for such an edit.
         """
+        task = asyncio.ensure_future(self._log_and_apply(edit, in_pool))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Waits until no edit is being applied (for close)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _log_and_apply(self, edit: VersionEdit, in_pool: InPool) -> set[int]:
         async with self._lock:
             assert self._writer is not None
             edit.next_file_number = self.next_file_number
