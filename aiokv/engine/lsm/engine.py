@@ -799,6 +799,10 @@ class LsmEngine:
 
     def stats_dict(self) -> dict[str, int]:
         s = self.stats.as_dict()
+        useful, useless, positive = self.tables.filter_counters()
+        s["filter_useful"] += useful
+        s["filter_useless"] += useless
+        s["filter_positive"] += positive
         v = self.versions.current[DEFAULT_CF]
         for level in range(NUM_LEVELS):
             s[f"l{level}_tables"] = len(v.levels[level])
@@ -820,18 +824,20 @@ class LsmEngine:
         if self._worker is not None:
             await self._worker.stop()
         await self.versions.drain()
-        if self.path is not None and self.error is None:
-            # Tables a cancelled flush or a killed merge left behind (the next open would
-            # delete them too): nothing writes tables any more.
-            with contextlib.suppress(OSError):
-                await self._in_pool(self._remove_unlisted_tables, self.path)
         try:
             await self.committer.close(sync=self.error is None)
         finally:
             self.tables.close()
             self.versions.close()
-            self._release_lock()
+            # After this no thread of ours touches a file: a create a cancelled flush had
+            # handed to the pool has run by now.
             self._pool.shutdown(wait=True)
+            if self.path is not None and self.error is None:
+                # Tables a cancelled flush or a killed merge left behind (the next open
+                # would delete them too).  A directory listing and a few removals.
+                with contextlib.suppress(OSError):
+                    self._remove_unlisted_tables(self.path)
+            self._release_lock()
 
     def abandon(self) -> None:
         """Lets go of files and threads without syncing (an unclosed DB being collected)."""

@@ -66,6 +66,8 @@ class Table:
         filter: the decoded filter, or None.
         filter_checked, filter_useful: lookups that asked the filter, and those it answered
             "absent" (so `filter_checked - filter_useful` went on to a block).
+        filter_useless: lookups the filter let through that found no entry of the key (its
+            false positives).
     """
 
     __slots__ = (
@@ -78,6 +80,7 @@ class Table:
         "filter",
         "filter_checked",
         "filter_useful",
+        "filter_useless",
         "index_keys",
         "largest",
         "number",
@@ -106,6 +109,7 @@ class Table:
         self.filter: FilterReader | None = None
         self.filter_checked = 0
         self.filter_useful = 0
+        self.filter_useless = 0
 
     @classmethod
     def open(
@@ -236,6 +240,8 @@ class Table:
         keys = b.keys
         j = bisect_left(keys, key)  # < len(keys): the block's last key is >= key
         if keys[j] != key:
+            if f is not None:
+                self.filter_useless += 1
             return None
         seqs = b.seqs
         if seq is None or seqs[j] <= seq:

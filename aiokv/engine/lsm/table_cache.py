@@ -173,6 +173,7 @@ class TableCache:
                 old.ref = False
                 m[k] = old  # a second chance: to the back
             else:
+                self._retire(old)
                 old.close()
         return h
 
@@ -180,7 +181,27 @@ class TableCache:
         """Closes table `number` if open (its file is about to be deleted)."""
         h = self._open.pop(number, None)
         if h is not None:
+            self._retire(h)
             h.close()
+
+    def _retire(self, h: TableHandle) -> None:
+        """Moves a closing table's filter counters into the database's statistics."""
+        t = h.table
+        s = self.stats
+        s.filter_useful += t.filter_useful
+        s.filter_useless += t.filter_useless
+        s.filter_positive += t.filter_checked - t.filter_useful - t.filter_useless
+        t.filter_checked = t.filter_useful = t.filter_useless = 0
+
+    def filter_counters(self) -> tuple[int, int, int]:
+        """(useful, useless, positive) of the open tables, not yet retired."""
+        useful = useless = checked = 0
+        for h in self._open.values():
+            t = h.table
+            useful += t.filter_useful
+            useless += t.filter_useless
+            checked += t.filter_checked
+        return useful, useless, checked - useful - useless
 
     def close(self) -> None:
         for h in self._open.values():

@@ -244,3 +244,22 @@ async def test_close_during_a_worker_compaction_keeps_the_store_consistent(tmp_p
         listed = {f"{n:06d}.sst" for n in db._engine.versions.current[0].numbers()}
     on_disk = {p.name for p in (tmp_path / "db").iterdir() if p.suffix == ".sst"}
     assert on_disk == listed
+
+
+async def test_stats_count_cache_and_filter_outcomes():
+    fs = MemFileSystem()
+    async with aiokv.open(PATH, fs=fs, **TINY) as db:
+        want = await fill(db, 3000)
+        await db.compact_range()
+        before = db.stats()
+        for k in list(want)[:200]:
+            assert await db.get(k) == want[k]
+        for i in range(2000):
+            assert await db.get(f"k{i:06d}x".encode()) is None  # absent, inside the range
+        after = db.stats()
+        assert after["filter_positive"] - before["filter_positive"] >= 200
+        assert after["filter_useful"] - before["filter_useful"] > 1900
+        hits = after["block_cache_hits"] - before["block_cache_hits"]
+        misses = after["block_cache_misses"] - before["block_cache_misses"]
+        assert hits + misses >= 200
+        assert after["bytes_written"] > 0 and after["flushes"] >= 1
