@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -263,3 +264,23 @@ async def test_stats_count_cache_and_filter_outcomes():
         misses = after["block_cache_misses"] - before["block_cache_misses"]
         assert hits + misses >= 200
         assert after["bytes_written"] > 0 and after["flushes"] >= 1
+
+
+async def test_writers_slow_down_and_wait_but_never_fail_when_l0_piles_up():
+    fs = MemFileSystem()
+    opts = dict(TINY, l0_compaction_trigger=1, l0_slowdown_trigger=1, l0_stop_trigger=2)
+    async with aiokv.open(PATH, fs=fs, max_write_buffer_number=2, **opts) as db:
+        want: dict[bytes, bytes] = {}
+
+        async def writer(w: int) -> None:
+            for i in range(800):
+                k = f"w{w}-{i:05d}".encode()
+                await db.put(k, b"v" * 60, sync=i % 100 == 0)
+                want[k] = b"v" * 60
+
+        await asyncio.gather(*(writer(w) for w in range(4)))
+        stats = db.stats()
+        assert stats["stalls_slowdown"] + stats["stalls_stop"] > 0
+        assert stats["stall_micros"] > 0
+        assert {k: v async for k, v in db.scan()} == want
+        db.check()
