@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiokv.engine.batch_format import OP_HEADER, Op, ValueKind, encode_payload
 from aiokv.engine.fs import FileSystem
+from aiokv.engine.pool import run_in_pool
 from aiokv.engine.wal import WalWriter
 from aiokv.engine.wal_format import RecordType, encode_put_record
 from aiokv.errors import BackgroundError, StorageIOError
@@ -339,16 +340,19 @@ class GroupCommitter:
         """Seals the full segment (sync) and starts the next one (invariant 2 of wal.py)."""
         self._rotate_wanted = False
         try:
-            await self._in_pool(old.sync)
-            old.close()
-            self.wal = await self._in_pool(
-                WalWriter.create, self._fs, self._dirpath, old.number + 1
-            )
+            # One pool job, not two: while the loop is busy, each hand-off back from a pool
+            # thread can wait long for the GIL (docs/architecture.md, "Known problems").
+            self.wal = await self._in_pool(self._seal_and_create, old)
         except OSError as e:
             self._poison(e, old, old.size)
 
+    def _seal_and_create(self, old: WalWriter) -> WalWriter:
+        old.sync()
+        old.close()
+        return WalWriter.create(self._fs, self._dirpath, old.number + 1)
+
     async def _in_pool(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await run_in_pool(self._pool, fn, *args)
 
     # -- failure and shutdown -------------------------------------------------------------------
 

@@ -104,9 +104,9 @@ def _array(code: str, raw: bytes, start: int, count: int, width: int) -> array[i
     return a
 
 
-def _slices(raw: bytes, offs: Sequence[int]) -> list[bytes]:
+def _slices(raw: bytes, offs: Sequence[int]) -> tuple[bytes, ...]:
     """The pieces of `raw` between neighbouring offsets."""
-    return [raw[a:b] for a, b in zip(offs, islice(offs, 1, None), strict=False)]
+    return tuple([raw[a:b] for a, b in zip(offs, islice(offs, 1, None), strict=False)])
 
 
 class Block:
@@ -139,7 +139,7 @@ class Block:
     def __init__(
         self,
         raw: bytes,
-        keys: list[bytes],
+        keys: tuple[bytes, ...],
         voffs: array[int],
         seqs: array[int],
         kinds: bytes,
@@ -187,7 +187,7 @@ class Block:
         voffs = self.voffs
         if self._vsize >= 0:
             return list(_splitter(self._vsize, stop - start).unpack_from(self.raw, voffs[start]))
-        return _slices(self.raw, voffs[start : stop + 1])
+        return list(_slices(self.raw, voffs[start : stop + 1]))
 
     def entry(self, i: int) -> Entry:
         """Entry i as the engine's (kind, value, seq, expiry_ms) tuple."""
@@ -250,7 +250,7 @@ def encode_entries(
     >>> raw = encode_entries([b"a", b"b"], [2, 1], bytes([1, 0]), None, [b"x", b""])
     >>> b = decode_block(raw)
     >>> b.keys, b.entry(0), b.entry(1)
-    ([b'a', b'b'], (1, b'x', 2, 0), (0, b'', 1, 0))
+    ((b'a', b'b'), (1, b'x', 2, 0), (0, b'', 1, 0))
     """
     n = len(keys)
     exp = None if expiries is None else struct.pack(f"<{n}Q", *expiries)
@@ -292,7 +292,7 @@ def decode_block(raw: bytes) -> Block:
         klen = offs[1]
         if klen * n != kend:
             raise BlockFormatError("FIXED_KEYS flag on keys of different lengths")
-        keys = list(_splitter(klen, n).unpack_from(raw))
+        keys = _splitter(klen, n).unpack_from(raw)
     else:
         keys = _slices(raw, offs[: n + 1])
     voffs = offs[n:]
@@ -310,7 +310,7 @@ def encode_index(last_keys: Sequence[bytes], block_offsets: Sequence[int]) -> by
     """Encodes the index: the last key of each data block and the n + 1 block boundaries.
 
     >>> decode_index(encode_index([b"k", b"m"], [0, 40, 90]))
-    ([b'k', b'm'], [0, 40, 90])
+    ((b'k', b'm'), [0, 40, 90])
     """
     n = len(last_keys)
     if len(block_offsets) != n + 1:
@@ -326,7 +326,7 @@ def encode_index(last_keys: Sequence[bytes], block_offsets: Sequence[int]) -> by
     return seal(body)
 
 
-def decode_index(raw: bytes) -> tuple[list[bytes], list[int]]:
+def decode_index(raw: bytes) -> tuple[tuple[bytes, ...], list[int]]:
     """Decodes an index block (checksum already checked) into (last keys, block offsets).
 
     Raises:

@@ -56,6 +56,7 @@ from aiokv.engine.lsm.version import NUM_LEVELS, FileMeta
 from aiokv.engine.lsm.version_edit import VersionEdit
 from aiokv.engine.lsm.versions import VersionSet
 from aiokv.engine.memtable import PUT, PUT_EXPIRING, Entry, Memtable
+from aiokv.engine.pool import run_in_pool
 from aiokv.engine.wal import WalWriter, list_segments, read_segment, segment_name
 from aiokv.engine.wal_format import RecordType
 from aiokv.errors import (
@@ -147,7 +148,7 @@ class LsmEngine:
         )
 
     async def _in_pool(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await run_in_pool(self._pool, fn, *args)
 
     # -- open and recovery ----------------------------------------------------------------------
 
@@ -623,8 +624,7 @@ class LsmEngine:
         number = self.versions.new_file_number()
         meta = await flush_memtable(self._ctx, mem, number)
         edit = VersionEdit(log_number=wal_number, last_seq=last_seq)
-        if meta is not None:
-            await self._in_pool(self.fs.sync_dir, self.path)  # invariant 1 of versions.py
+        if meta is not None:  # synced with its directory entry by flush_memtable
             edit.new_files.append((cf, 0, meta))
         await self.versions.log_and_apply(edit, self._in_pool)
         # No await from the version swap to here: the memtable leaves the read path now.
@@ -636,13 +636,15 @@ class LsmEngine:
         await self._delete_segments_below(self.versions.log_number)
 
     async def _delete_segments_below(self, log_number: int) -> None:
+        # Listing and unlinking are cheap metadata calls, made inline: a pool job can wait
+        # long for the GIL while the loop is busy (see table_file.py).
         path = self.path
         assert path is not None
         current = self._wal_number_now()
-        for n in await self._in_pool(list_segments, self.fs, path):
+        for n in list_segments(self.fs, path):
             if n < log_number and n < current:
                 with contextlib.suppress(FileNotFoundError):
-                    await self._in_pool(self.fs.remove, join(path, segment_name(n)))
+                    self.fs.remove(join(path, segment_name(n)))
 
     async def _compact_loop(self) -> None:
         try:
@@ -683,8 +685,6 @@ class LsmEngine:
                 )
                 outputs = await run.run()
             self.stats.compaction_bytes_read += sum(f.size for _, f in task.all_files())
-            if outputs:
-                await self._in_pool(self.fs.sync_dir, self.path)
             edit = apply(self.versions.current[cf], task, outputs)
             self.stats.compactions += 1
         obsolete = await self.versions.log_and_apply(edit, self._in_pool)
@@ -733,7 +733,7 @@ class LsmEngine:
         for n in sorted(numbers):
             self.tables.evict(n)
             with contextlib.suppress(FileNotFoundError):
-                await self._in_pool(self.fs.remove, join(path, table_name(n)))
+                self.fs.remove(join(path, table_name(n)))  # inline, as segments above
 
     async def flush(self) -> None:
         """Freezes the active memtables and waits until every frozen one is in a table."""

@@ -98,7 +98,9 @@ class Table:
         self.path = path
         self._buf = buf
         self.smallest = self.largest = b""
-        self.index_keys: list[bytes] = []
+        # Tuples, not lists, here and in Block.keys: a tuple of bytes leaves the garbage
+        # collector's tracking, so a large block cache does not lengthen full collections.
+        self.index_keys: tuple[bytes, ...] = ()
         self.block_count = 0
         self._offsets: list[int] = [0]
         # With no point entries, lo > hi puts every key out of range (keys are non-empty).

@@ -175,7 +175,7 @@ def test_versions_spanning_blocks_are_found_at_every_snapshot():
     data, _ = _build(rows, block_size=128, slice_size=41)
     t = _open(data)
     assert t.index_keys.count(key) > 5  # the versions span many blocks
-    assert t.index_keys == sorted(t.index_keys)
+    assert list(t.index_keys) == sorted(t.index_keys)
     for seq in [None, *range(0, 305)]:
         assert t.get(key, seq, _Cache(t)) == _model_get(rows, key, seq), seq
 
@@ -334,7 +334,7 @@ def test_range_dels_round_trip_sorted_and_widen_the_file_range():
 def test_a_table_of_range_tombstones_only_is_valid():
     data, w = _build([], [(b"a", b"k", 7)], filter_builder=SetFilterBuilder())
     t = _open(data)
-    assert t.block_count == 0 and t.index_keys == []
+    assert t.block_count == 0 and t.index_keys == ()
     assert t.range_dels == [(b"a", b"k", 7)]
     assert (t.smallest, t.largest) == (b"a", b"k")
     assert w.properties.entries == 0 and w.properties.tombstones == 1
