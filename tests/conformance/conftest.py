@@ -7,17 +7,7 @@ import pytest
 import aiokv
 from aiokv.engine.memfs import MemFileSystem
 from tests.model import ModelDB
-
-# Sizes small enough that a few hundred writes flush memtables and compact tables, so every
-# contract test also runs across flushes and compactions.
-TINY_LSM = {
-    "write_buffer_size": 16 * 1024,
-    "block_size": 256,
-    "target_file_size": 16 * 1024,
-    "max_bytes_for_level_base": 64 * 1024,
-    "level_multiplier": 4,
-    "l0_compaction_trigger": 2,
-}
+from tests.tiny import TINY_LSM
 
 
 @pytest.fixture(params=["model", "lsm-in-memory", "lsm-memfs", "lsm-disk", "lsm-tiny"])

@@ -18,25 +18,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import aiokv
 from aiokv.engine.memfs import CrashMode, MemFileSystem
+from tests.tiny import TINY_LSM
 
 keys = st.binary(min_size=1, max_size=3)
 values = st.binary(max_size=8)
 durability = st.sampled_from([{}, {"sync": True}, {"buffered": True}])
 
 
-# Tiny sizes: a few dozen writes fill a memtable, so flush and compaction happen mid-run too.
-TINY = {
-    "write_buffer_size": 16 * 1024,
-    "block_size": 256,
-    "target_file_size": 16 * 1024,
-    "max_bytes_for_level_base": 64 * 1024,
-    "level_multiplier": 4,
-    "l0_compaction_trigger": 2,
-}
-
-
 async def _open(fs: MemFileSystem) -> aiokv.DB:
-    return await aiokv.open("/db", fs=fs, **TINY)
+    return await aiokv.open("/db", fs=fs, **TINY_LSM)
 
 
 class DbMachine(RuleBasedStateMachine):

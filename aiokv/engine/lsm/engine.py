@@ -408,6 +408,10 @@ class LsmEngine:
             e = self._get_below(cf, key, seq)
             if e is None:
                 return None
+        return self._value(key, e, seq)
+
+    def _value(self, key: bytes, e: Entry, seq: int | None) -> bytes | None:
+        """What a read at `seq` sees of `key` given its newest entry `e` at or below seq."""
         if self._rdels and self._range_deleted(key, e[2], seq):
             return None
         kind = e[0]
@@ -428,14 +432,7 @@ class LsmEngine:
             e = self._table_get(DEFAULT_CF, key, None)
             if e is None:
                 return None
-        if self._rdels and self._range_deleted(key, e[2], None):
-            return None
-        kind = e[0]
-        if kind == PUT:
-            return e[1]
-        if kind == PUT_EXPIRING and e[3] > self._now_ms():
-            return e[1]
-        return None
+        return self._value(key, e, None)
 
     def _get_below(self, cf: int, key: bytes, seq: int | None) -> Entry | None:
         for imm, _, _ in self.imms[cf]:

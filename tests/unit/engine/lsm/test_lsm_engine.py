@@ -10,17 +10,10 @@ import pytest
 import aiokv
 from aiokv.engine.memfs import CrashMode, MemFileSystem
 from aiokv.errors import CorruptionError
+from tests.tiny import TINY_LSM
 
 PATH = "/db"
-TINY = {
-    "write_buffer_size": 16 * 1024,
-    "block_size": 256,
-    "target_file_size": 16 * 1024,
-    "max_bytes_for_level_base": 64 * 1024,
-    "level_multiplier": 4,
-    "l0_compaction_trigger": 2,
-    "wal_segment_size": 64 * 1024,
-}
+TINY = {**TINY_LSM, "wal_segment_size": 64 * 1024}
 
 
 def names(fs: MemFileSystem, suffix: str) -> list[str]:
