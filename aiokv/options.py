@@ -37,7 +37,7 @@ class Options:
         max_write_buffer_number: memtables (active and frozen) before writers slow down; at
             twice this many they wait for a flush.
         block_size: target bytes of an SST data block.
-        block_cache_size: bytes of decoded blocks kept in memory (LRU).
+        block_cache_size: bytes of decoded blocks kept in memory (CLOCK, an LRU approximation).
         max_open_files: tables kept open (mapped) at once; others are reopened on demand.
         filter: per-table filter, "bloom" (default), "ribbon" (about 30% smaller for the same
             false-positive rate, slower to build) or "none".
