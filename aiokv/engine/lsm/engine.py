@@ -38,7 +38,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from aiokv.engine.batch_format import BatchDecodeError, Op, decode_payload
+from aiokv.engine.batch_format import Op
 from aiokv.engine.commit import GroupCommitter
 from aiokv.engine.fs import FileLock, FileSystem, OsFileSystem, join
 from aiokv.engine.identity import ensure_identity
@@ -47,9 +47,9 @@ from aiokv.engine.lsm.compaction_worker import CompactionWorker
 from aiokv.engine.lsm.filter import decode_filter
 from aiokv.engine.lsm.flush import flush_memtable
 from aiokv.engine.lsm.jobs import JobContext
-from aiokv.engine.lsm.merge import Piece, merge_pieces, resolve_run, reversed_piece
 from aiokv.engine.lsm.picker import CompactionTask, LeveledOptions, apply, pick, pick_range
-from aiokv.engine.lsm.runs import gather
+from aiokv.engine.lsm.recovery import delete_orphans, remove_unlisted_tables, replay_wal
+from aiokv.engine.lsm.scan import scan_chunk
 from aiokv.engine.lsm.stats import Stats
 from aiokv.engine.lsm.table_cache import BlockCache, TableCache, table_name
 from aiokv.engine.lsm.version import NUM_LEVELS, FileMeta
@@ -57,10 +57,8 @@ from aiokv.engine.lsm.version_edit import VersionEdit
 from aiokv.engine.lsm.versions import VersionSet
 from aiokv.engine.memtable import PUT, PUT_EXPIRING, Entry, Memtable
 from aiokv.engine.pool import run_in_pool
-from aiokv.engine.wal import WalWriter, list_segments, read_segment, segment_name
-from aiokv.engine.wal_format import RecordType
+from aiokv.engine.wal import WalWriter, list_segments, segment_name
 from aiokv.errors import (
-    CorruptionError,
     InvalidArgumentError,
     LockedError,
     StorageIOError,
@@ -191,8 +189,8 @@ class LsmEngine:
                 ) from None
             ensure_identity(fs, path, "lsm", error_if_exists=self.options.error_if_exists)
             had_manifest = self.versions.recover()
-            last_seq, next_number = self._replay(path)
-            self._delete_orphans(path, had_manifest)
+            last_seq, next_number = replay_wal(fs, path, self.versions, self._replay_into)
+            delete_orphans(fs, path, self.versions.current.values(), had_manifest)
             self.versions.start_manifest()
             return WalWriter.create(fs, path, next_number), last_seq
         except OSError as e:
@@ -202,91 +200,9 @@ class LsmEngine:
                 raise InvalidArgumentError(f"{path} cannot be a database directory: {e}") from e
             raise StorageIOError(f"opening {path} failed: {e}", e) from e
 
-    def _replay(self, path: str) -> tuple[int, int]:
-        """Replays the unflushed segments; returns (last sequence number, next segment number)."""
-        log_number = self.versions.log_number
-        flushed = self.versions.flushed_seq
-        numbers = list_segments(self.fs, path)
-        for n in numbers:
-            if n < log_number:
-                self.fs.remove(join(path, segment_name(n)))  # invariant 2: all in tables
-        numbers = [n for n in numbers if n >= log_number]
-        last_seq = flushed
-        replay = None
-        for i, number in enumerate(numbers):
-            self._wal_number = number
-            replay = read_segment(self.fs, path, number)
-            for rec in replay.records:
-                if rec.type != RecordType.BATCH:
-                    continue
-                try:
-                    base, ops = decode_payload(rec.payload)
-                except BatchDecodeError as e:
-                    raise CorruptionError(replay.path, rec.offset, e.detail) from None
-                if base + len(ops) - 1 <= last_seq:
-                    continue  # already applied, or already in a table: replay is idempotent
-                if base <= last_seq:
-                    ops = ops[last_seq + 1 - base :]
-                    base = last_seq + 1
-                if base != last_seq + 1:
-                    raise CorruptionError(
-                        replay.path, rec.offset, f"sequence {base} follows {last_seq}"
-                    )
-                self.apply_ops(ops, base)
-                last_seq = base + len(ops) - 1
-            if replay.torn_at is not None and i != len(numbers) - 1:
-                raise CorruptionError(
-                    replay.path, replay.torn_at, "damage in a sealed (not the last) segment"
-                )
-        if numbers and replay is not None:
-            # What was replayed from the last segment may have reached the OS but never the
-            # disk (a kill -9).  It is made durable, its torn tail cut, before a new segment
-            # follows it: wal.py invariant 2, every segment but the last is whole.
-            self._seal_last(path, numbers[-1], replay.torn_at)
-        next_number = max(numbers[-1] + 1 if numbers else 1, log_number, 1)
-        return last_seq, next_number
-
-    def _seal_last(self, path: str, number: int, torn_at: int | None) -> None:
-        fs = self.fs
-        seg = join(path, segment_name(number))
-        if torn_at == 0:  # its creation was cut short: it never held a record
-            fs.remove(seg)
-            fs.sync_dir(path)
-            return
-        f = fs.open_append(seg)
-        try:
-            if torn_at is not None:
-                f.truncate(torn_at)
-            f.sync()
-        finally:
-            f.close()
-
-    def _remove_unlisted_tables(self, path: str) -> None:
-        live = set()
-        for v in self.versions.current.values():
-            live |= v.numbers()
-        for name in self.fs.list_dir(path):
-            m = _TABLE_NAME.match(name)
-            if m and int(m.group(1)) not in live:
-                self.fs.remove(join(path, name))
-
-    def _delete_orphans(self, path: str, had_manifest: bool) -> None:
-        """Deletes tables no Version lists (left by a crash mid-flush or mid-compaction)."""
-        live = set()
-        for v in self.versions.current.values():
-            live |= v.numbers()
-        names = self.fs.list_dir(path)
-        if not had_manifest and any(_TABLE_NAME.match(n) for n in names):
-            # A manifest is installed at the first open, before any table is written.
-            raise CorruptionError(join(path, "CURRENT"), 0, "missing, but tables are present")
-        for name in names:
-            m = _TABLE_NAME.match(name)
-            if (m and int(m.group(1)) not in live) or name == "CURRENT.tmp":
-                self.fs.remove(join(path, name))
-        for v in self.versions.current.values():
-            for _, f in v.files():
-                if not self.fs.exists(join(path, table_name(f.number))):
-                    raise CorruptionError(join(path, table_name(f.number)), 0, "table missing")
+    def _replay_into(self, segment: int, ops: list[Op], base_seq: int) -> None:
+        self._wal_number = segment  # a memtable frozen now starts after this segment
+        self.apply_ops(ops, base_seq)
 
     # -- writes (called by the committer) -------------------------------------------------------
 
@@ -500,73 +416,7 @@ class LsmEngine:
         limit: int,
     ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
         """Up to `limit` keys of the walk; returns (items, last key looked at or None at end)."""
-        now = self._now_ms()
-        pieces: list[Piece] = []  # oldest source first
-        v = self.versions.current[cf]
-        tables = self.tables
-        for level in range(NUM_LEVELS - 1, 0, -1):
-            files = v.levels[level]
-            if files:
-                run = gather(tables, files, v.largests[level], lo, lo_inclusive, hi, reverse, limit)
-                if run.keys:
-                    p = resolve_run(run, seq, now)
-                    pieces.append(reversed_piece(p) if reverse else p)
-        for f in reversed(v.levels[0]):
-            if f.overlaps(lo, hi):
-                run = gather(tables, [f], [f.largest], lo, lo_inclusive, hi, reverse, limit)
-                if run.keys:
-                    p = resolve_run(run, seq, now)
-                    pieces.append(reversed_piece(p) if reverse else p)
-        for imm, _, _ in reversed(self.imms[cf]):
-            pieces.append(self._mem_piece(imm, lo, lo_inclusive, hi, reverse, seq, limit, now))
-        pieces.append(
-            self._mem_piece(self.mems[cf], lo, lo_inclusive, hi, reverse, seq, limit, now)
-        )
-        keys, values, seqs, last = merge_pieces(pieces, reverse, limit)
-        if last is None:
-            return [], None
-        if self._rdels:
-            rd = self._range_deleted
-            out = [
-                (k, val)
-                for k, val, s in zip(keys, values, seqs, strict=True)
-                if val is not None and not rd(k, s, seq)
-            ]
-        else:
-            out = [(k, val) for k, val in zip(keys, values, strict=True) if val is not None]
-        return out, last
-
-    def _mem_piece(
-        self,
-        mem: Memtable,
-        lo: bytes | None,
-        lo_inclusive: bool,
-        hi: bytes | None,
-        reverse: bool,
-        seq: int,
-        limit: int,
-        now: int,
-    ) -> Piece:
-        keys = mem.keys_between(lo, lo_inclusive, hi, limit, reverse)
-        if not keys:
-            return Piece([], [], [], False)
-        truncated = len(keys) >= limit
-        entries = list(map(mem.table.__getitem__, keys))
-        seqs = list(map(_seq_of, entries))
-        if max(seqs) <= seq and set(map(_kind_of, entries)) == _ONLY_PUT:
-            return Piece(keys, list(map(_value_of, entries)), seqs, truncated)
-        entry_at = mem.entry_at
-        visible = self._visible
-        out_k: list[bytes] = []
-        out_v: list[bytes | None] = []
-        out_s: list[int] = []
-        for k in keys:
-            e = entry_at(k, seq)
-            if e is not None:
-                out_k.append(k)
-                out_v.append(visible(e, now))
-                out_s.append(e[2])
-        return Piece(out_k, out_v, out_s, truncated)
+        return scan_chunk(self, cf, lo, lo_inclusive, hi, reverse, seq, limit)
 
     # -- snapshots ------------------------------------------------------------------------------
 
@@ -833,7 +683,7 @@ class LsmEngine:
                 # Tables a cancelled flush or a killed merge left behind (the next open
                 # would delete them too).  A directory listing and a few removals.
                 with contextlib.suppress(OSError):
-                    self._remove_unlisted_tables(self.path)
+                    remove_unlisted_tables(self.fs, self.path, self.versions.current.values())
             self._release_lock()
 
     def abandon(self) -> None:
