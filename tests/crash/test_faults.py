@@ -317,3 +317,37 @@ async def test_writes_acknowledged_while_closing_survive_the_close():
     assert all(t.done() for t in tasks)
     assert len(acked) == 8
     assert await _recover(fs.crash_clone(CrashMode.DROP_UNSYNCED)) == acked
+
+
+@pytest.mark.parametrize(
+    ("op", "suffix"),
+    [("sync", ".sst"), ("append", ".sst"), ("create", ".sst"), ("sync", "MANIFEST-")],
+)
+async def test_failure_in_a_flush_poisons_and_loses_no_synced_write(op, suffix):
+    from tests.tiny import TINY_LSM
+
+    fs = MemFileSystem()
+    armed = [False]
+
+    def fault(o: str, path: str) -> None:
+        if armed[0] and o == op and suffix in path.rpartition("/")[2]:
+            raise OSError(errno.EIO, f"injected {o} failure", path)
+
+    fs.fault = fault
+    db = await aiokv.open(PATH, fs=fs, **TINY_LSM)
+    synced: dict[bytes, bytes] = {}
+    for i in range(200):
+        await db.put(f"k{i:04d}", b"x" * 50, sync=True)
+        synced[f"k{i:04d}".encode()] = b"x" * 50
+    armed[0] = True
+    with pytest.raises((aiokv.BackgroundError, aiokv.StorageIOError)):
+        for i in range(200, 5000):  # fills memtables until a flush hits the fault
+            await db.put(f"k{i:04d}", b"y" * 50, sync=True)
+            synced[f"k{i:04d}".encode()] = b"y" * 50
+            await asyncio.sleep(0)
+    await _assert_poisoned(db)
+    await db.aclose()
+    fs.fault = None
+    image = fs.crash_clone(CrashMode.DROP_UNSYNCED)
+    got = await _recover(image)
+    assert got == synced
