@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ast
-import re
 
 import pytest
-import xxhash
 
 from aiokv.engine.fs import join
 from aiokv.engine.lsm.manifest import ManifestState, read_manifest, replay_edits
@@ -27,7 +25,16 @@ from aiokv.engine.lsm.version_edit import VersionEdit
 from aiokv.engine.memfs import MemFileSystem
 from aiokv.engine.wal_format import RECORD_MARK, encode_record, encode_segment_header
 from aiokv.errors import CorruptionError
-from tests.golden.docblocks import fenced, golden_block, hex_dump, read_doc, table
+from tests.golden.docblocks import (
+    check_dump_covers,
+    check_note,
+    fenced,
+    flipped,
+    golden_block,
+    hex_dump,
+    read_doc,
+    table,
+)
 
 DOC = read_doc("manifest.md")
 DUMP = hex_dump(fenced(golden_block(DOC, "manifest-hex")))
@@ -80,10 +87,6 @@ def _read(manifest: bytes = MANIFEST, current: bytes = CURRENT_BYTES) -> Manifes
     return state
 
 
-def _flipped(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
-
-
 def _bounds() -> list[tuple[int, int]]:
     starts = [int(r["offset"]) for r in RECORDS]
     return list(zip(starts, [*starts[1:], len(MANIFEST)], strict=True))
@@ -93,27 +96,12 @@ def _bounds() -> list[tuple[int, int]]:
 
 
 def test_hex_dump_offsets_follow_the_bytes():
-    at = 0
-    for line in DUMP:
-        assert line.offset == at, line
-        at += len(line.data)
-    assert at == len(MANIFEST)
+    check_dump_covers(DUMP, MANIFEST)
 
 
 def test_hex_dump_notes_match_their_bytes():
     for line in DUMP:
-        checked = False
-        value = int.from_bytes(line.data, "little")
-        if m := re.search(r"=\s*(0x[0-9a-f]+|\d+)(?:\s*\((\w+)\))?$", line.note):
-            assert value == int(m.group(1), 0), line
-            if m.group(2):
-                assert int(_ENUMS[m.group(2)]) == value, line
-            checked = True
-        if m := re.search(r"xxh3_64\(bytes (\d+)\.\.(\d+)\)", line.note):
-            assert value == xxhash.xxh3_64_intdigest(MANIFEST[int(m[1]) : int(m[2]) + 1]), line
-        if m := re.search(r'"(.*)"$', line.note):
-            assert line.data == m.group(1).encode(), line
-            checked = True
+        checked = check_note(line, MANIFEST, lambda name: int(_ENUMS[name]))
         if line.note.startswith("mark"):
             assert line.data == RECORD_MARK, line
             checked = True
@@ -168,7 +156,7 @@ def test_the_documented_current_names_the_example_and_its_creation_size():
 def test_a_flipped_header_byte_is_corruption_at_offset_0():
     for at in range(32):
         with pytest.raises(CorruptionError) as info:
-            _read(_flipped(MANIFEST, at))
+            _read(flipped(MANIFEST, at))
         assert (info.value.path, info.value.offset) == (PATH, 0)
 
 
@@ -176,14 +164,14 @@ def test_a_flipped_byte_in_the_snapshot_is_corruption_at_its_offset():
     start, end = _bounds()[0]
     for at in range(start, end):
         with pytest.raises(CorruptionError) as info:
-            _read(_flipped(MANIFEST, at))
+            _read(flipped(MANIFEST, at))
         assert (info.value.path, info.value.offset) == (PATH, start)
 
 
 def test_a_flipped_byte_in_the_appended_record_is_a_torn_tail():
     start, end = _bounds()[-1]
     for at in range(start, end):
-        state = _read(_flipped(MANIFEST, at))
+        state = _read(flipped(MANIFEST, at))
         assert (state.edits, state.torn_at) == (EDITS[:1], start)
 
 
@@ -208,7 +196,7 @@ def test_garbage_after_the_example_is_a_torn_tail_at_its_end():
 
 
 def test_any_damage_to_current_is_corruption_naming_current():
-    damaged = [_flipped(CURRENT_BYTES, at) for at in range(len(CURRENT_BYTES))]
+    damaged = [flipped(CURRENT_BYTES, at) for at in range(len(CURRENT_BYTES))]
     damaged += [CURRENT_BYTES[:size] for size in range(len(CURRENT_BYTES))]
     for current in damaged:
         with pytest.raises(CorruptionError) as info:

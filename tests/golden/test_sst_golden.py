@@ -16,7 +16,16 @@ from aiokv.engine.lsm.sst_props import FOOTER, FOOTER_CHECKED, SST_MAGIC
 from aiokv.engine.lsm.sst_reader import Table
 from aiokv.engine.lsm.sst_writer import SstWriter, finish_sync
 from aiokv.errors import CorruptionError, UnsupportedFormatError
-from tests.golden.docblocks import fenced, golden_block, hex_dump, read_doc, table
+from tests.golden.docblocks import (
+    check_dump_covers,
+    check_note,
+    fenced,
+    flipped,
+    golden_block,
+    hex_dump,
+    read_doc,
+    table,
+)
 
 DOC = read_doc("sst.md")
 DUMP = hex_dump(fenced(golden_block(DOC, "sst-hex")))
@@ -57,37 +66,19 @@ def _open(data: bytes) -> Table:
     return Table.open(1, PATH, data, lambda payload: None)
 
 
-def _flipped(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
-
-
 # -- the dump itself ------------------------------------------------------------------------------
 
 
 def test_hex_dump_offsets_follow_the_bytes():
-    at = 0
-    for line in DUMP:
-        assert line.offset == at, line
-        at += len(line.data)
-    assert at == len(TABLE)
+    check_dump_covers(DUMP, TABLE)
 
 
 def test_hex_dump_notes_match_their_bytes():
     for line in DUMP:
-        checked = False
-        value = int.from_bytes(line.data, "little")
-        if m := re.search(r"=\s*(0x[0-9a-f]+|\d+)(?:\s*\((\w+)\))?$", line.note):
-            assert value == int(m.group(1), 0), line
-            if m.group(2):
-                assert int(ValueKind[m.group(2)]) == value, line
-            checked = True
-        if m := re.search(r"xxh3_64\(bytes (\d+)\.\.(\d+)\)", line.note):
-            assert value == xxhash.xxh3_64_intdigest(TABLE[int(m[1]) : int(m[2]) + 1]), line
+        checked = check_note(line, TABLE, lambda name: int(ValueKind[name]))
         if m := re.search(r"flags ([A-Z_ +]+) =", line.note):
-            assert value == sum(FLAGS[name.strip()] for name in m.group(1).split("+")), line
-        if m := re.search(r'"(.*)"$', line.note):
-            assert line.data == m.group(1).encode(), line
-            checked = True
+            value = int.from_bytes(line.data, "little")
+            assert value == sum(FLAGS[n.strip()] for n in m.group(1).split("+")), line
         assert checked, f"nothing in the note of {line} is checked"
 
 
@@ -167,7 +158,7 @@ def test_the_damage_table_covers_the_whole_file():
 @pytest.mark.parametrize("row", DAMAGE, ids=[r["damaged"] for r in DAMAGE])
 def test_a_flipped_byte_raises_as_the_damage_table_says(row):
     for at in range(int(row["first"]), int(row["last"]) + 1):
-        data = _flipped(TABLE, at)
+        data = flipped(TABLE, at)
         with pytest.raises(CorruptionError) as info:
             t = _open(data)
             assert "read_block" in row["raised by"], f"open accepted a flip at {at}"

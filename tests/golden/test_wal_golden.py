@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ast
-import re
 
 import pytest
-import xxhash
 
 from aiokv.engine.batch_format import Op, ValueKind, decode_payload, encode_op, encode_payload
 from aiokv.engine.wal_format import (
@@ -21,7 +19,16 @@ from aiokv.engine.wal_format import (
     encode_segment_header,
 )
 from aiokv.errors import CorruptionError
-from tests.golden.docblocks import fenced, golden_block, hex_dump, read_doc, table
+from tests.golden.docblocks import (
+    check_dump_covers,
+    check_note,
+    fenced,
+    flipped,
+    golden_block,
+    hex_dump,
+    read_doc,
+    table,
+)
 
 DOC = read_doc("wal.md")
 DUMP = hex_dump(fenced(golden_block(DOC, "wal-hex")))
@@ -63,10 +70,6 @@ def _read(data: bytes) -> tuple[list[WalRecord], int | None]:
     return records, reader.torn_at
 
 
-def _flipped(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
-
-
 def _bounds() -> list[tuple[int, int]]:
     """[start, end) of each record of the example."""
     starts = [int(r["offset"]) for r in RECORDS]
@@ -77,27 +80,12 @@ def _bounds() -> list[tuple[int, int]]:
 
 
 def test_hex_dump_offsets_follow_the_bytes():
-    at = 0
-    for line in DUMP:
-        assert line.offset == at, line
-        at += len(line.data)
-    assert at == len(SEGMENT)
+    check_dump_covers(DUMP, SEGMENT)
 
 
 def test_hex_dump_notes_match_their_bytes():
     for line in DUMP:
-        checked = False
-        value = int.from_bytes(line.data, "little")
-        if m := re.search(r"=\s*(0x[0-9a-f]+|\d+)(?:\s*\((\w+)\))?$", line.note):
-            assert value == int(m.group(1), 0), line
-            if m.group(2):
-                assert int(_ENUMS[m.group(2)]) == value, line
-            checked = True
-        if m := re.search(r"xxh3_64\(bytes (\d+)\.\.(\d+)\)", line.note):
-            assert value == xxhash.xxh3_64_intdigest(SEGMENT[int(m[1]) : int(m[2]) + 1]), line
-        if m := re.search(r'"(.*)"$', line.note):
-            assert line.data == m.group(1).encode(), line
-            checked = True
+        checked = check_note(line, SEGMENT, lambda name: int(_ENUMS[name]))
         if line.note.startswith("mark"):
             assert line.data == RECORD_MARK, line
             checked = True
@@ -156,14 +144,14 @@ def test_a_flipped_byte_in_a_vouched_for_record_is_corruption_at_its_offset():
     assert int(RECORDS[-1]["synced_to"]) > start  # the last record vouches for the first
     for at in range(start, end):
         with pytest.raises(CorruptionError) as info:
-            _read(_flipped(SEGMENT, at))
+            _read(flipped(SEGMENT, at))
         assert (info.value.path, info.value.offset) == (PATH, start)
 
 
 def test_a_flipped_byte_in_the_last_record_is_a_torn_tail_at_its_start():
     start, end = _bounds()[-1]
     for at in range(start, end):
-        records, torn_at = _read(_flipped(SEGMENT, at))
+        records, torn_at = _read(flipped(SEGMENT, at))
         assert torn_at == start
         assert len(records) == len(RECORDS) - 1
 
@@ -185,7 +173,7 @@ def test_garbage_after_the_example_is_a_torn_tail_at_its_end():
 def test_a_flipped_header_byte_is_corruption_at_offset_0():
     for at in range(32):
         with pytest.raises(CorruptionError) as info:
-            _read(_flipped(SEGMENT, at))
+            _read(flipped(SEGMENT, at))
         assert info.value.offset == 0
 
 
