@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Final, Protocol
 
+from aiokv.engine.steps import run_to_end
 from aiokv.errors import InvalidArgumentError
 
 # The filter id is stored in the filter's first byte and in the table's properties.
@@ -103,10 +104,4 @@ def decode_filter(data: bytes) -> FilterReader | None:
 
 def finish_sync(builder: FilterBuilder) -> bytes:
     """Drives builder.finish() to its end and returns the filter's bytes (tests, small tables)."""
-    gen = builder.finish()
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            data: bytes = stop.value
-            return data
+    return run_to_end(builder.finish())

@@ -39,6 +39,7 @@ from aiokv.engine.lsm.sst_props import (
     encode_footer,
     encode_properties,
 )
+from aiokv.engine.steps import run_to_end
 
 __all__ = ["FilterBuilder", "SstWriter", "TableProperties", "finish_sync"]
 
@@ -492,10 +493,4 @@ def _distinct(keys: Sequence[bytes], repeats: list[bool] | None, joins: bool) ->
 
 def finish_sync(w: SstWriter) -> bytes:
     """Runs w.finish() to its end and returns every byte not yet taken (tests, small tables)."""
-    gen = w.finish()
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            data: bytes = stop.value
-            return data
+    return run_to_end(w.finish())
