@@ -58,7 +58,7 @@ async def test_compaction_builds_levels_and_a_full_compaction_leaves_one():
         assert {k: v async for k, v in db.scan()} == want
         assert await db.get_many(list(want)) == list(want.values())
         db.check()
-        live = {f"{n:06d}.sst" for n in db._engine.versions.current[0].numbers()}
+    live = {f"{n:06d}.sst" for n in db._engine.versions.current[0].numbers()}
     assert set(names(fs, ".sst")) == live  # obsolete inputs were deleted
 
 
