@@ -375,6 +375,20 @@ class GroupCommitter:
         self._queued_bytes = 0
         self._target.poison(exc)
 
+    def fail_queued(self, exc: BaseException) -> None:
+        """A background failure poisoned the database: queued writers get BackgroundError.
+
+        A group already taken is committed (or failed) by its own run; nothing else will run.
+        """
+        if self.error is None:
+            self.error = exc
+        self.inline_ok = False
+        while self._queue:
+            p = self._queue.popleft()
+            if not p.future.done():
+                p.future.set_exception(BackgroundError(exc))
+        self._queued_bytes = 0
+
     async def close(self, *, sync: bool) -> None:
         """Drains the queue, writes buffered ops, syncs (if asked) and closes the segment."""
         if self._timer is not None:

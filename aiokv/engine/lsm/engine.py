@@ -258,8 +258,7 @@ class LsmEngine:
     def poison(self, exc: BaseException) -> None:
         if self.error is None:
             self.error = exc
-        self.committer.error = self.committer.error or exc
-        self.committer.inline_ok = False
+        self.committer.fail_queued(exc)  # writers waiting in the queue must not wait forever
         self._room.set()
         if self.on_poison is not None:
             self.on_poison(exc)
