@@ -154,6 +154,14 @@ async def test_writes_to_a_poisoned_database_raise_background_error():
         ({"buffered_flush_ms": -1}, aiokv.InvalidArgumentError, "buffered_flush_ms"),
         ({"clock": 3}, aiokv.InvalidTypeError, "callable"),
         ({"fs": object()}, aiokv.InvalidTypeError, "FileSystem"),
+        ({"write_buffer_size": 1}, aiokv.InvalidArgumentError, "out of range"),
+        ({"block_cache_size": -1}, aiokv.InvalidArgumentError, "out of range"),
+        ({"bloom_bits_per_key": 1.5}, aiokv.InvalidTypeError, "must be an int"),
+        ({"filter": "cuckoo"}, aiokv.InvalidArgumentError, "filter must be one of"),
+        ({"filter": ["bloom"]}, aiokv.InvalidArgumentError, "filter must be one of"),
+        ({"compaction": "tiered"}, aiokv.InvalidArgumentError, "compaction must be one of"),
+        ({"compaction_process": "yes"}, aiokv.InvalidTypeError, "must be a bool"),
+        ({"l0_slowdown_trigger": 2, "l0_compaction_trigger": 4}, aiokv.InvalidArgumentError, "l0_"),
     ],
 )
 def test_bad_options_are_refused(options, error, words):
@@ -249,3 +257,37 @@ async def test_engine_mismatch_is_refused(tmp_path, monkeypatch):
     path.write_bytes(identity.encode_identity("btree", "0" * 32))
     with pytest.raises(aiokv.InvalidArgumentError, match="engine='btree'"):
         await aiokv.open(tmp_path / "db")
+
+
+async def test_bad_compact_range_flush_and_stats_calls_change_nothing():
+    fs = MemFileSystem()
+    async with aiokv.open("/db", fs=fs) as db:
+        await db.put(b"a", b"1")
+        before = await state(db)
+        with pytest.raises(aiokv.InvalidTypeError):
+            await db.compact_range(3, None)
+        with pytest.raises(aiokv.InvalidArgumentError, match="start is after end"):
+            await db.compact_range(b"z", b"a")
+        assert await state(db) == before
+        assert db.stats()["flushes"] == 0  # nothing was flushed by the refused calls
+    for call in (db.compact_range, db.flush):
+        with pytest.raises(aiokv.ClosedError):
+            await call()
+    with pytest.raises(aiokv.ClosedError):
+        db.stats()
+
+
+async def test_a_store_written_before_tables_existed_opens_and_keeps_its_data():
+    # An issue-2 directory: LOCK, IDENTITY and WAL segments, no CURRENT, no manifest, no table.
+    fs = MemFileSystem()
+    async with aiokv.open("/db", fs=fs) as db:
+        await db.put_many({b"a": b"1", b"b": b"2"}, sync=True)
+    for name in fs.list_dir("/db"):
+        if name.startswith(("CURRENT", "MANIFEST-")):
+            fs.remove(f"/db/{name}")
+    assert not [n for n in fs.list_dir("/db") if n.endswith(".sst")]
+    async with aiokv.open("/db", fs=fs) as db:
+        assert await state(db) == [(b"a", b"1"), (b"b", b"2")]
+        await db.flush()
+    async with aiokv.open("/db", fs=fs) as db:
+        assert await state(db) == [(b"a", b"1"), (b"b", b"2")]
