@@ -1,4 +1,5 @@
-"""The worked example of docs/format/manifest.md, executed: its bytes, edits, CURRENT and damage."""
+"""The worked examples of docs/format/manifest.md, executed: their bytes, edits, CURRENT and
+damage (version 2, the one written) and a version 1 manifest that still reads."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiokv.engine.lsm.manifest_format import (
     CURRENT,
     MANIFEST_MAGIC,
     MANIFEST_VERSION,
+    ManifestDecodeError,
     ManifestRecordType,
     Tag,
     decode_current,
@@ -49,7 +51,11 @@ DIR = "/db"
 PATH = join(DIR, manifest_name(NUMBER))
 _ENUMS = {**Tag.__members__, **ManifestRecordType.__members__}
 _META = ["number", "size", "smallest", "largest", "smallest_seq", "largest_seq", "entries"]
-_META += ["tombstones", "smallest_expiry", "range_dels"]
+_META += ["tombstones", "smallest_expiry", "range_dels", "created_ms"]
+V1_DUMP = hex_dump(fenced(golden_block(DOC, "manifest-v1-hex")))
+V1_MANIFEST = b"".join(line.data for line in V1_DUMP)
+V1_NUMBER = 3  # MANIFEST-000003
+V1_EDIT = VersionEdit(log_number=2, new_files=[(0, 0, FileMeta(2, 512, b"a", b"b", 1, 3, 3, 0))])
 
 
 def _edit(record: str) -> VersionEdit:
@@ -69,10 +75,12 @@ def _edit(record: str) -> VersionEdit:
 EDITS = [_edit(r["record"]) for r in RECORDS]
 
 
-def _fs(manifest: bytes = MANIFEST, current: bytes = CURRENT_BYTES) -> MemFileSystem:
+def _fs(
+    manifest: bytes = MANIFEST, current: bytes = CURRENT_BYTES, number: int = NUMBER
+) -> MemFileSystem:
     fs = MemFileSystem()
     fs.mkdir(DIR)
-    for name, data in ((manifest_name(NUMBER), manifest), (CURRENT, current)):
+    for name, data in ((manifest_name(number), manifest), (CURRENT, current)):
         f = fs.create(join(DIR, name))
         f.append(data)
         f.sync()
@@ -95,17 +103,24 @@ def _bounds() -> list[tuple[int, int]]:
 # -- the dump itself ------------------------------------------------------------------------------
 
 
-def test_hex_dump_offsets_follow_the_bytes():
-    check_dump_covers(DUMP, MANIFEST)
+@pytest.mark.parametrize(("dump", "data"), [(DUMP, MANIFEST), (V1_DUMP, V1_MANIFEST)])
+def test_hex_dump_offsets_follow_the_bytes(dump, data):
+    check_dump_covers(dump, data)
 
 
-def test_hex_dump_notes_match_their_bytes():
-    for line in DUMP:
-        checked = check_note(line, MANIFEST, lambda name: int(_ENUMS[name]))
+@pytest.mark.parametrize(("dump", "data"), [(DUMP, MANIFEST), (V1_DUMP, V1_MANIFEST)])
+def test_hex_dump_notes_match_their_bytes(dump, data):
+    for line in dump:
+        checked = check_note(line, data, lambda name: int(_ENUMS[name]))
         if line.note.startswith("mark"):
             assert line.data == RECORD_MARK, line
             checked = True
         assert checked, f"nothing in the note of {line} is checked"
+
+
+def test_the_example_is_written_in_the_current_version():
+    assert MANIFEST_VERSION == 2
+    assert MANIFEST[8:12] == MANIFEST_VERSION.to_bytes(4, "little")
 
 
 # -- encode and decode ----------------------------------------------------------------------------
@@ -133,6 +148,8 @@ def test_replaying_the_documented_edits_gives_the_documented_state():
     assert rec.versions[0].levels[0] == ()
     assert [f.number for f in rec.versions[0].levels[1]] == [7, 8]
     assert (rec.log_number, rec.next_file_number, rec.last_seq) == (4, 9, 100)
+    assert rec.max_family_id == 2
+    assert [f.created_ms for f in rec.versions[0].levels[1]] == [1700000060000] * 2
 
 
 @pytest.mark.parametrize("row", FIELDS, ids=[r["payload"][:2] for r in FIELDS])
@@ -210,3 +227,36 @@ def test_a_missing_manifest_is_corruption_naming_it():
     with pytest.raises(CorruptionError) as info:
         read_manifest(fs, DIR)
     assert (info.value.path, info.value.offset) == (PATH, 0)
+
+
+# -- the version 1 example ------------------------------------------------------------------------
+
+
+def _v1_current() -> bytes:
+    return encode_current(V1_NUMBER, len(V1_MANIFEST))
+
+
+def test_the_version_1_example_reads_with_created_ms_unknown():
+    state = read_manifest(_fs(V1_MANIFEST, _v1_current(), V1_NUMBER), DIR)
+    assert state is not None
+    assert (state.number, state.edits, state.torn_at) == (V1_NUMBER, [V1_EDIT], None)
+    assert state.edits[0].new_files[0][2].created_ms == 0
+    assert replay_edits(state.edits).max_family_id == 0
+
+
+def test_the_version_1_payload_is_not_a_version_2_payload():
+    payload = V1_MANIFEST[32 + 25 :]
+    assert decode_edit(payload, version=1) == V1_EDIT
+    with pytest.raises(ManifestDecodeError):
+        decode_edit(payload)  # read as version 2, the NEW_FILE's keys are misplaced
+
+
+def test_the_version_1_example_reencodes_as_version_2_with_8_more_bytes_per_table():
+    payload = V1_MANIFEST[32 + 25 :]
+    assert len(encode_edit(V1_EDIT)) == len(payload) + 8
+
+
+def test_the_version_1_example_cut_short_is_corruption():
+    for size in range(len(V1_MANIFEST)):
+        with pytest.raises(CorruptionError):
+            read_manifest(_fs(V1_MANIFEST[:size], _v1_current(), V1_NUMBER), DIR)

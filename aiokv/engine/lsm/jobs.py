@@ -38,7 +38,9 @@ class JobContext:
 def new_writer(ctx: JobContext) -> SstWriter:
     o = ctx.options
     return SstWriter(
-        block_size=o.block_size, filter_builder=new_filter_builder(o.filter, o.bloom_bits_per_key)
+        block_size=o.block_size,
+        filter_builder=new_filter_builder(o.filter, o.bloom_bits_per_key),
+        created_ms=ctx.now_ms(),  # FIFO compaction ages whole tables by it
     )
 
 
@@ -61,4 +63,5 @@ def file_meta(
         tombstones=p.tombstones,
         smallest_expiry=p.smallest_expiry,
         range_dels=p.range_dels,
+        created_ms=p.created_ms,
     )

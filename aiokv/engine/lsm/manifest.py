@@ -35,6 +35,7 @@ from aiokv.engine.lsm.manifest_format import (
     CURRENT_TMP,
     MANIFEST_MAGIC,
     MANIFEST_VERSION,
+    READ_VERSIONS,
     ManifestDecodeError,
     ManifestRecordType,
     claimed_after,
@@ -42,13 +43,14 @@ from aiokv.engine.lsm.manifest_format import (
     decode_edit,
     encode_current,
     encode_edit,
+    header_version,
     manifest_name,
     manifest_reader,
 )
 from aiokv.engine.lsm.version import NUM_LEVELS, FileMeta, Version
 from aiokv.engine.lsm.version_edit import VersionEdit
 from aiokv.engine.wal_format import END, WalRecord, encode_record, encode_segment_header
-from aiokv.errors import CorruptionError
+from aiokv.errors import CorruptionError, UnsupportedFormatError
 
 _EDIT = int(ManifestRecordType.EDIT)
 _MANIFEST_NAME = re.compile(r"^MANIFEST-(\d{6,})$")
@@ -172,7 +174,8 @@ def read_manifest(fs: FileSystem, dirpath: str) -> ManifestState | None:
         CorruptionError: CURRENT is garbled, names a missing manifest, or the manifest holds
             damage that was synced (before its creation size, or vouched for by a later
             record), or a record that passes its checksum but does not decode.
-        UnsupportedFormatError: the manifest was written by a newer format version.
+        UnsupportedFormatError: the manifest's format version is not one this build reads
+            (READ_VERSIONS: a newer one, or 0, which no build writes).
     """
     current = join(dirpath, CURRENT)
     if not fs.exists(current):
@@ -188,15 +191,24 @@ def read_manifest(fs: FileSystem, dirpath: str) -> ManifestState | None:
     data = fs.read_file(path)
     reader.feed(data)
     reader.feed_eof()
+    rec = reader.next_record()  # the header first: a version above ours raises here
+    # No good header (valid_end 0) means no records, so the version then decides nothing.
+    version = header_version(data) if reader.valid_end else MANIFEST_VERSION
+    if version not in READ_VERSIONS:  # the reader passes any version up to ours, 0 too
+        raise UnsupportedFormatError(
+            f"{path}: MANIFEST format version {version} is not one this build reads "
+            f"({', '.join(map(str, sorted(READ_VERSIONS)))})"
+        )
     edits: list[VersionEdit] = []
     offsets: list[int] = []
-    while (rec := reader.next_record()) is not END:
+    while rec is not END:
         assert isinstance(rec, WalRecord), "the reader wants data after EOF"
         try:
-            edits.append(decode_edit(rec.payload))
+            edits.append(decode_edit(rec.payload, version))
         except ManifestDecodeError as e:
             raise CorruptionError(path, rec.offset, f"edit does not decode: {e.detail}") from None
         offsets.append(rec.offset)
+        rec = reader.next_record()
     torn_at = reader.torn_at
     if reader.valid_end < created_size:  # invariant 1
         at = reader.valid_end if torn_at is None else torn_at
@@ -206,9 +218,13 @@ def read_manifest(fs: FileSystem, dirpath: str) -> ManifestState | None:
     return ManifestState(number, edits, torn_at, path, offsets)
 
 
-@dataclass
+@dataclass(eq=False)
 class RecoveredVersions:
-    """The state a manifest's edits fold into.  See `replay_edits`."""
+    """The state a manifest's edits fold into.  See `replay_edits`.
+
+    Two are equal when they describe the same state: Versions (which compare by identity)
+    are compared by their levels.
+    """
 
     versions: dict[int, Version]
     families: dict[int, tuple[str, bytes]]  # live family id -> (name, options blob)
@@ -216,7 +232,21 @@ class RecoveredVersions:
     log_number: int = 0
     next_file_number: int = 0
     last_seq: int = 0
-    max_family_id: int = 0  # largest family id seen in these edits
+    max_family_id: int = 0  # largest family id ever allocated: never handed out again
+    # Live family id -> every op of it up to this seq is in its tables.  A version 1
+    # manifest has none: then the default family's is last_seq (one family, one sequence).
+    family_flushed: dict[int, int] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecoveredVersions):
+            return NotImplemented
+        return self._state() == other._state()
+
+    def _state(self) -> tuple[object, ...]:
+        levels = {cf: v.levels for cf, v in self.versions.items()}
+        return (levels, self.families, self.compact_pointers, self.log_number,
+                self.next_file_number, self.last_seq, self.max_family_id,
+                self.family_flushed)  # fmt: skip
 
 
 class ManifestReplayError(ManifestDecodeError):
@@ -233,8 +263,9 @@ def replay_edits(edits: list[VersionEdit]) -> RecoveredVersions:
     Within one edit: added families first, then deleted and new files, then compact pointers,
     then dropped families (a snapshot edit adds families and their tables at once).  Family 0
     always exists; an added_families entry for 0 sets its name and options.  Numbers are the
-    largest seen; next_file_number is also above every table and last_seq at least every
-    table's largest_seq, so a number in use is never handed out again.
+    largest seen; next_file_number is also above every table, last_seq at least every
+    table's largest_seq and max_family_id at least every family id added, so a number in
+    use (or, for families, ever used) is never handed out again.
 
     Raises:
         ManifestReplayError: an edit that cannot apply: a table deleted from a level it is not
@@ -248,6 +279,7 @@ def replay_edits(edits: list[VersionEdit]) -> RecoveredVersions:
     tables: dict[int, dict[int, tuple[int, FileMeta]]] = {0: {}}  # cf -> number -> (level, f)
     where: dict[int, int] = {}  # table number -> cf, to find a number listed twice anywhere
     out = RecoveredVersions({}, families, {})
+    flushed_seen = False
     for i, e in enumerate(edits):
         for cf, name, options in e.added_families:
             taken = [c for c, (n, _) in families.items() if n == name and c != cf]
@@ -281,9 +313,15 @@ def replay_edits(edits: list[VersionEdit]) -> RecoveredVersions:
             for number in tables.pop(cf):
                 del where[number]
             out.compact_pointers = {k: v for k, v in out.compact_pointers.items() if k[0] != cf}
+            out.family_flushed.pop(cf, None)
+        for cf, seq in e.family_flushed:
+            if cf in families:
+                out.family_flushed[cf] = max(out.family_flushed.get(cf, 0), seq)
+            flushed_seen = True
         out.log_number = max(out.log_number, e.log_number or 0)
         out.next_file_number = max(out.next_file_number, e.next_file_number or 0)
         out.last_seq = max(out.last_seq, e.last_seq or 0)
+        out.max_family_id = max(out.max_family_id, e.max_family_id or 0)
     for cf, files in tables.items():
         levels: list[list[FileMeta]] = [[] for _ in range(NUM_LEVELS)]
         for level, meta in files.values():
@@ -296,20 +334,26 @@ def replay_edits(edits: list[VersionEdit]) -> RecoveredVersions:
                         len(edits) - 1, f"tables {a.number}, {b.number} overlap on L{level}"
                     )
         out.versions[cf] = version
+    if not flushed_seen:  # version 1 (or no edits): one family, one sequence
+        out.family_flushed = {0: out.last_seq}
+    for cf in families:  # a family nothing recorded for has flushed nothing
+        out.family_flushed.setdefault(cf, 0)
     return out
 
 
 def snapshot_edit(state: RecoveredVersions) -> VersionEdit:
     """One edit holding the whole of `state`: what a new manifest starts with.
 
-    replay_edits([snapshot_edit(s)]) gives `s` back (except max_family_id, which only counts
-    live families: the edit format has no field for the largest id ever used).
+    replay_edits([snapshot_edit(s)]) == s for every state s that replay_edits returned
+    (max_family_id included, carried by its own field since format version 2).
     """
     return VersionEdit(
         log_number=state.log_number,
         next_file_number=state.next_file_number,
         last_seq=state.last_seq,
+        max_family_id=state.max_family_id,
         new_files=[(cf, lv, f) for cf, v in state.versions.items() for lv, f in v.files()],
         compact_pointers=[(cf, lv, k) for (cf, lv), k in state.compact_pointers.items()],
         added_families=[(cf, n, o) for cf, (n, o) in state.families.items()],
+        family_flushed=[(cf, state.family_flushed.get(cf, 0)) for cf in state.families],
     )

@@ -42,6 +42,7 @@ class FileMeta:
     tombstones: int  # point deletes plus range tombstones
     smallest_expiry: int = 0  # 0: no expiring entry
     range_dels: int = 0  # range tombstones: reads consult them without opening the table
+    created_ms: int = 0  # when its writer started (0: unknown); FIFO ages whole tables by it
 
     def overlaps(self, lo: bytes | None, hi: bytes | None) -> bool:
         """True if [smallest, largest] meets [lo, hi] (None: unbounded; hi inclusive)."""

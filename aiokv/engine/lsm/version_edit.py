@@ -20,19 +20,27 @@ class VersionEdit:
             may be deleted once this edit is synced.
         next_file_number: every file number (table, WAL segment, manifest) in use is below it.
         last_seq: the largest sequence number written to any table so far.
+        max_family_id: the largest column family id ever allocated (format version 2).  A
+            dropped family's id is never handed out again: WAL segments may still hold its
+            operations, which replay must not apply to a new family.
         new_files: (column family id, level, table).
         deleted_files: (column family id, level, table number).
         compact_pointers: (column family id, level, key): where the leveled picker resumes
             its round-robin on that level.
-        added_families: (column family id, name, options blob) -- issue 4.
-        dropped_families: column family ids -- issue 4.
+        added_families: (column family id, name, options blob); the engine stores the
+            family's persisted options in the blob as a UTF-8 JSON object.
+        dropped_families: column family ids.
+        family_flushed: (column family id, seq): every op of that family with a sequence
+            number up to seq is in its tables (format version 2); WAL replay skips those.
     """
 
     log_number: int | None = None
     next_file_number: int | None = None
     last_seq: int | None = None
+    max_family_id: int | None = None
     new_files: list[tuple[int, int, FileMeta]] = field(default_factory=list)
     deleted_files: list[tuple[int, int, int]] = field(default_factory=list)
     compact_pointers: list[tuple[int, int, bytes]] = field(default_factory=list)
     added_families: list[tuple[int, str, bytes]] = field(default_factory=list)
     dropped_families: list[int] = field(default_factory=list)
+    family_flushed: list[tuple[int, int]] = field(default_factory=list)

@@ -20,8 +20,10 @@ from aiokv.engine.lsm.manifest import (
 from aiokv.engine.lsm.manifest_format import (
     CURRENT,
     MANIFEST_MAGIC,
+    MANIFEST_VERSION,
     encode_current,
     encode_edit,
+    header_version,
     manifest_name,
 )
 from aiokv.engine.lsm.version import FileMeta, Version
@@ -243,19 +245,100 @@ def test_a_record_that_checks_but_does_not_decode_is_corruption_at_its_offset():
     fs = _fs()
     w = ManifestWriter.create(fs, DIR, 1, SNAP)
     at = w.size
-    _write(fs, manifest_name(1), fs.read_file(w.path) + encode_record(1, at, b"\x09"))
-    with pytest.raises(CorruptionError, match="unknown tag 9") as info:
+    _write(fs, manifest_name(1), fs.read_file(w.path) + encode_record(1, at, b"\x0b"))
+    with pytest.raises(CorruptionError, match="unknown tag 11") as info:
         read_manifest(fs, DIR)
     assert info.value.offset == at
 
 
-def test_a_manifest_of_an_unknown_version_is_unsupported():
+@pytest.mark.parametrize(
+    ("version", "match"),
+    [(3, "version 3 is newer than this build reads \\(2\\)"), (0, "version 0 is not one this")],
+)
+def test_a_manifest_of_an_unknown_version_is_unsupported(version, match):
     fs = _fs()
-    data = encode_segment_header(1, magic=MANIFEST_MAGIC, version=2)
+    data = encode_segment_header(1, magic=MANIFEST_MAGIC, version=version)
+    data += encode_record(1, 0, encode_edit(VersionEdit(log_number=1)))
     _write(fs, manifest_name(1), data)
     _write(fs, CURRENT, encode_current(1, len(data)))
-    with pytest.raises(UnsupportedFormatError, match="MANIFEST format version 2"):
+    with pytest.raises(UnsupportedFormatError, match=match):
         read_manifest(fs, DIR)
+
+
+def test_create_writes_the_current_version():
+    fs = _fs()
+    w = ManifestWriter.create(fs, DIR, 1, SNAP)
+    assert header_version(fs.read_file(w.path)) == MANIFEST_VERSION == 2
+
+
+# -- version 1 manifests --------------------------------------------------------------------------
+
+
+def _v1_payload(edit: VersionEdit) -> bytes:
+    """`edit`, whose scalars and tables only are set, as a version 1 writer encoded it."""
+    files = [encode_edit(VersionEdit(new_files=[f])) for f in edit.new_files]
+    head = encode_edit(VersionEdit(edit.log_number, edit.next_file_number, edit.last_seq))
+    # created_ms is the ninth u64 of NEW_FILE: after tag, cf and level (6) and eight u64 (64).
+    return head + b"".join(f[:70] + f[78:] for f in files)
+
+
+def _v1_manifest(edits: list[VersionEdit], created: int = 1) -> bytes:
+    """Manifest 1 in version 1: the first `created` edits the snapshot, the others appended."""
+    data = encode_segment_header(1, magic=MANIFEST_MAGIC, version=1)
+    for i, e in enumerate(edits):
+        data += encode_record(1, 0 if i < created else len(data), _v1_payload(e))
+    return data
+
+
+V1_EDITS = [SNAP, E1, VersionEdit(deleted_files=[], new_files=[(0, 1, _t(11))])]
+
+
+def _v1_fs(data: bytes, created: int) -> MemFileSystem:
+    fs = _fs()
+    _write(fs, manifest_name(1), data)
+    _write(fs, CURRENT, encode_current(1, created))
+    return fs
+
+
+def test_a_version_1_manifest_reads_with_created_ms_unknown():
+    data = _v1_manifest(V1_EDITS)
+    state = read_manifest(_v1_fs(data, len(data)), DIR)
+    assert state is not None and (state.edits, state.torn_at) == (V1_EDITS, None)
+    assert all(f.created_ms == 0 for e in state.edits for _, _, f in e.new_files)
+
+
+def test_a_version_1_manifest_cut_at_every_length_recovers_a_prefix_or_is_corruption():
+    data = _v1_manifest(V1_EDITS)
+    created = len(_v1_manifest(V1_EDITS[:1]))
+    for size in range(len(data) + 1):
+        fs = _v1_fs(data[:size], created)
+        if size < created:
+            with pytest.raises(CorruptionError):
+                read_manifest(fs, DIR)
+            continue
+        state = read_manifest(fs, DIR)
+        assert state is not None and _is_prefix(state.edits, V1_EDITS) and state.edits
+
+
+def test_a_max_family_id_field_in_a_version_1_manifest_is_corruption():
+    data = _v1_manifest([SNAP])
+    at = len(data)
+    data += encode_record(1, at, encode_edit(VersionEdit(max_family_id=4)))
+    with pytest.raises(CorruptionError, match="unknown tag 9") as info:
+        read_manifest(_v1_fs(data, at), DIR)
+    assert info.value.offset == at
+
+
+def test_a_version_1_store_recovers_and_its_next_manifest_is_version_2():
+    data = _v1_manifest(V1_EDITS)
+    fs = _v1_fs(data, len(data))
+    state = read_manifest(fs, DIR)
+    assert state is not None
+    rv = replay_edits(state.edits)
+    w = ManifestWriter.create(fs, DIR, rv.next_file_number, snapshot_edit(rv))
+    assert header_version(fs.read_file(w.path)) == 2
+    again = read_manifest(fs, DIR)
+    assert again is not None and replay_edits(again.edits) == rv
 
 
 def test_current_naming_a_missing_manifest_is_corruption():
@@ -361,8 +444,9 @@ def _same(a: RecoveredVersions, b: RecoveredVersions) -> bool:
         return {cf: v.levels for cf, v in r.versions.items()}
 
     return (levels(a), a.families, a.compact_pointers, a.log_number, a.next_file_number,
-            a.last_seq) == (levels(b), b.families, b.compact_pointers, b.log_number,
-                            b.next_file_number, b.last_seq)  # fmt: skip
+            a.last_seq, a.max_family_id) == (levels(b), b.families, b.compact_pointers,
+                                             b.log_number, b.next_file_number, b.last_seq,
+                                             b.max_family_id)  # fmt: skip
 
 
 def test_replay_folds_tables_and_takes_the_largest_counters():
@@ -440,7 +524,42 @@ def test_an_added_default_family_sets_its_name_and_options():
 def test_a_snapshot_edit_replays_to_the_state_it_was_taken_from():
     fam = VersionEdit(added_families=[(2, "s", b"o")], new_files=[(2, 0, _t(20))])
     r = replay_edits([SNAP, E1, fam, E2, E3])
+    assert replay_edits([snapshot_edit(r)]) == r
     assert _same(replay_edits([snapshot_edit(r)]), r)
+
+
+def test_a_snapshot_keeps_the_id_of_a_dropped_family_from_coming_back():
+    fams = VersionEdit(added_families=[(1, "a", b""), (5, "b", b"")])
+    r = replay_edits([SNAP, fams, VersionEdit(dropped_families=[5])])
+    assert (sorted(r.families), r.max_family_id) == ([0, 1], 5)
+    snap = snapshot_edit(r)
+    assert snap.max_family_id == 5
+    assert replay_edits([snap]) == r
+    assert replay_edits([snap, VersionEdit(max_family_id=2)]).max_family_id == 5
+
+
+def test_max_family_id_never_decreases_in_replay():
+    steps = [
+        (VersionEdit(max_family_id=5), 5),
+        (VersionEdit(max_family_id=3), 5),
+        (VersionEdit(added_families=[(7, "s", b"")]), 7),
+        (VersionEdit(dropped_families=[7]), 7),
+        (VersionEdit(max_family_id=0), 7),
+        (VersionEdit(added_families=[(2, "t", b"")], max_family_id=6), 7),
+    ]
+    edits: list[VersionEdit] = []
+    for edit, expected in steps:
+        edits.append(edit)
+        assert replay_edits(edits).max_family_id == expected
+
+
+def test_recovered_states_compare_by_content():
+    a, b = replay_edits([SNAP, E1]), replay_edits([SNAP, E1])
+    assert a is not b and a.versions[0] is not b.versions[0]
+    assert a == b
+    assert a != replay_edits([SNAP, E1, VersionEdit(max_family_id=1)])
+    assert a != replay_edits([SNAP])
+    assert a != "a state"
 
 
 def test_replay_agrees_with_version_apply_on_random_valid_histories():

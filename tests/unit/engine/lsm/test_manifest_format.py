@@ -1,5 +1,5 @@
-"""Edit payloads, CURRENT, and the shared WAL reader on manifest bytes: whole, byte at a time,
-with garbage, truncation and damage."""
+"""Edit payloads (version 2, and version 1 read), CURRENT, and the shared WAL reader on manifest
+bytes: whole, byte at a time, with garbage, truncation and damage."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from aiokv.engine.lsm.manifest_format import (
     MANIFEST_MAGIC,
     MANIFEST_VERSION,
+    READ_VERSIONS,
     ManifestDecodeError,
     Tag,
     claimed_after,
@@ -21,6 +22,7 @@ from aiokv.engine.lsm.manifest_format import (
     decode_edit,
     encode_current,
     encode_edit,
+    header_version,
     manifest_name,
     manifest_reader,
 )
@@ -54,6 +56,7 @@ def _full_edit() -> VersionEdit:
         log_number=11,
         next_file_number=U64,
         last_seq=1 << 56,
+        max_family_id=(1 << 32) - 1,
         new_files=[(0, 0, _meta(5)), (3, NUM_LEVELS - 1, _meta(6, b"", b"\xff" * 3))],
         deleted_files=[(0, 2, 9), ((1 << 32) - 1, 6, U64)],
         compact_pointers=[(0, 1, b"kiwi"), (2, 3, b"")],
@@ -95,12 +98,13 @@ _keys = st.binary(max_size=20)
 _metas = st.builds(
     FileMeta, st.integers(0, U64), st.integers(0, U64), _keys, _keys,
     st.integers(0, U64), st.integers(0, U64), st.integers(0, U64), st.integers(0, U64),
-    st.integers(0, U64), st.integers(0, U64),
+    st.integers(0, U64), st.integers(0, U64), st.integers(0, U64),
 )  # fmt: skip
 _cf = st.integers(0, (1 << 32) - 1)
 _level = st.integers(0, NUM_LEVELS - 1)
 _edits = st.builds(
     VersionEdit,
+    st.none() | st.integers(0, U64),
     st.none() | st.integers(0, U64),
     st.none() | st.integers(0, U64),
     st.none() | st.integers(0, U64),
@@ -122,6 +126,7 @@ def test_any_edit_round_trips_and_reencodes_to_the_same_bytes(edit):
 def _fields(edit: VersionEdit) -> list[bytes]:
     """The encoded fields of `edit`, one by one."""
     one = [VersionEdit(log_number=edit.log_number), VersionEdit(last_seq=edit.last_seq)]
+    one += [VersionEdit(max_family_id=edit.max_family_id)]
     one += [VersionEdit(new_files=[f]) for f in edit.new_files]
     one += [VersionEdit(deleted_files=[d]) for d in edit.deleted_files]
     one += [VersionEdit(compact_pointers=[p]) for p in edit.compact_pointers]
@@ -152,9 +157,9 @@ def test_a_payload_cut_anywhere_but_between_fields_fails_to_decode():
                 decode_edit(payload[:size])
 
 
-@pytest.mark.parametrize("tag", [0, 9, 127, 255])
+@pytest.mark.parametrize("tag", [0, 11, 127, 255])
 def test_an_unknown_tag_is_an_error(tag):
-    with pytest.raises(ManifestDecodeError, match=f"unknown tag {tag}"):
+    with pytest.raises(ManifestDecodeError, match=f"unknown tag {tag} at payload offset 9"):
         decode_edit(encode_edit(VersionEdit(log_number=1)) + bytes([tag]) + bytes(16))
 
 
@@ -199,9 +204,101 @@ def test_an_out_of_range_field_fails_to_encode_with_value_error(edit):
 
 def test_decode_errors_are_value_errors_with_a_detail():
     with pytest.raises(ValueError) as info:
-        decode_edit(b"\x09")
+        decode_edit(b"\x0b")
     assert isinstance(info.value, ManifestDecodeError)
-    assert "tag 9" in info.value.detail
+    assert "tag 11" in info.value.detail
+
+
+# -- versions -------------------------------------------------------------------------------------
+
+
+def _v1_payload(edit: VersionEdit) -> bytes:
+    """`edit` as a version 1 writer encoded it (no created_ms, no MAX_FAMILY_ID)."""
+    assert edit.max_family_id is None and all(f.created_ms == 0 for _, _, f in edit.new_files)
+    scalars = dataclasses.replace(edit, new_files=[], deleted_files=[], compact_pointers=[],
+                                  added_families=[], dropped_families=[])  # fmt: skip
+    files = [encode_edit(VersionEdit(new_files=[f])) for f in edit.new_files]
+    lists = dataclasses.replace(edit, log_number=None, next_file_number=None, last_seq=None,
+                                new_files=[])  # fmt: skip
+    # created_ms is the ninth u64 of NEW_FILE: after tag, cf and level (6) and eight u64 (64).
+    return encode_edit(scalars) + b"".join(f[:70] + f[78:] for f in files) + encode_edit(lists)
+
+
+def _v1_edit() -> VersionEdit:
+    edit = _full_edit()
+    edit.max_family_id = None
+    edit.new_files = [
+        (cf, lv, dataclasses.replace(f, created_ms=0)) for cf, lv, f in edit.new_files
+    ]
+    return edit
+
+
+def test_the_version_is_2_and_1_is_still_read():
+    assert MANIFEST_VERSION == 2
+    assert sorted(READ_VERSIONS) == [1, 2]
+
+
+def test_created_ms_and_max_family_id_round_trip():
+    meta = dataclasses.replace(_meta(), created_ms=1_700_000_000_123)
+    edit = VersionEdit(max_family_id=7, new_files=[(2, 3, meta)])
+    back = decode_edit(encode_edit(edit))
+    assert back == edit
+    assert (back.max_family_id, back.new_files[0][2].created_ms) == (7, 1_700_000_000_123)
+
+
+def test_max_family_id_is_written_with_the_scalars_after_last_seq():
+    payload = encode_edit(VersionEdit(last_seq=1, max_family_id=2, dropped_families=[3]))
+    assert payload == struct.pack(
+        "<BQBQBI", Tag.LAST_SEQ, 1, Tag.MAX_FAMILY_ID, 2, Tag.DROP_FAMILY, 3
+    )
+
+
+def test_a_version_1_payload_decodes_with_created_ms_unknown():
+    edit = _v1_edit()
+    payload = _v1_payload(edit)
+    assert len(payload) == len(encode_edit(edit)) - 8 * len(edit.new_files)
+    assert decode_edit(payload, version=1) == edit
+
+
+def test_a_version_1_payload_cut_anywhere_but_between_fields_fails_to_decode():
+    edit = _v1_edit()
+    fields = [_v1_payload(VersionEdit(new_files=[f])) for f in edit.new_files]
+    fields += [
+        _v1_payload(VersionEdit(log_number=3)),
+        _v1_payload(VersionEdit(dropped_families=[1])),
+    ]
+    payload = b"".join(fields)
+    boundaries = {sum(len(f) for f in fields[:i]) for i in range(len(fields) + 1)}
+    for size in range(len(payload)):
+        if size in boundaries:
+            decode_edit(payload[:size], version=1)
+        else:
+            with pytest.raises(ManifestDecodeError):
+                decode_edit(payload[:size], version=1)
+
+
+def test_max_family_id_is_an_unknown_tag_in_version_1():
+    with pytest.raises(ManifestDecodeError, match="unknown tag 9"):
+        decode_edit(encode_edit(VersionEdit(max_family_id=1)), version=1)
+
+
+def test_max_family_id_given_twice_is_an_error():
+    once = encode_edit(VersionEdit(max_family_id=5))
+    with pytest.raises(ManifestDecodeError, match="MAX_FAMILY_ID given twice"):
+        decode_edit(once + once)
+
+
+@pytest.mark.parametrize("version", [0, 3])
+def test_decoding_for_a_version_this_build_does_not_read_is_refused(version):
+    with pytest.raises(ValueError, match=f"no MANIFEST format version {version}") as info:
+        decode_edit(b"", version)
+    assert not isinstance(info.value, ManifestDecodeError)  # a caller's bug, not bad bytes
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_header_version_reads_the_headers_version(version):
+    header = encode_segment_header(3, magic=MANIFEST_MAGIC, version=version)
+    assert header_version(header) == version
 
 
 # -- CURRENT --------------------------------------------------------------------------------------
@@ -267,7 +364,15 @@ def _read(data: bytes, bytewise: bool = False) -> tuple[list[VersionEdit], int |
         assert _drain(reader, out) is NEED_DATA
     reader.feed_eof()
     assert _drain(reader, out) is END
-    return [decode_edit(r.payload) for r in out], reader.torn_at
+    version = header_version(data) if out else MANIFEST_VERSION
+    return [decode_edit(r.payload, version) for r in out], reader.torn_at
+
+
+def _v1_manifest(*edits: VersionEdit) -> bytes:
+    data = encode_segment_header(3, magic=MANIFEST_MAGIC, version=1)
+    for e in edits:
+        data += encode_record(1, len(data), _v1_payload(e))
+    return data
 
 
 EDITS = [_full_edit(), VersionEdit(log_number=12), VersionEdit(deleted_files=[(0, 0, 5)])]
@@ -276,6 +381,23 @@ EDITS = [_full_edit(), VersionEdit(log_number=12), VersionEdit(deleted_files=[(0
 def test_a_manifest_fed_one_byte_at_a_time_reads_the_same_edits():
     data = _manifest(*EDITS)
     assert _read(data, bytewise=True) == _read(data) == (EDITS, None)
+
+
+def test_a_version_1_manifest_fed_one_byte_at_a_time_reads_the_same_edits():
+    edits = [_v1_edit(), VersionEdit(log_number=12)]
+    data = _v1_manifest(*edits)
+    assert _read(data, bytewise=True) == _read(data) == (edits, None)
+
+
+def test_a_version_1_manifest_cut_at_every_length_reads_a_prefix_then_a_torn_tail():
+    edits = [_v1_edit(), VersionEdit(log_number=12)]
+    data = _v1_manifest(*edits)
+    ends = [len(_v1_manifest(*edits[:i])) for i in range(len(edits) + 1)]
+    for size in range(32, len(data) + 1):
+        got, torn_at = _read(data[:size])
+        n = max(i for i, end in enumerate(ends) if end <= size)
+        assert got == edits[:n]
+        assert torn_at == (None if size == ends[n] else ends[n])
 
 
 def test_trailing_garbage_after_a_manifest_is_a_torn_tail():
@@ -304,7 +426,7 @@ def test_a_record_type_the_manifest_does_not_know_is_corruption():
 def test_a_manifest_of_a_newer_version_is_unsupported():
     head = SEGMENT_HEADER.pack(MANIFEST_MAGIC, MANIFEST_VERSION + 1, 0, 3, 0)[:24]
     data = head + struct.pack("<Q", xxhash.xxh3_64_intdigest(head)) + _manifest(*EDITS)[32:]
-    with pytest.raises(UnsupportedFormatError, match="MANIFEST format version 2 is newer"):
+    with pytest.raises(UnsupportedFormatError, match="MANIFEST format version 3 is newer"):
         _read(data)
 
 
