@@ -93,9 +93,12 @@ class CompactionTask:
         lower: the tables of `output_level` that overlap the inputs' key range.
         bottommost: no level below `output_level` overlaps [smallest, largest], so the runner
             may drop tombstones (and entries they shadow) that no live snapshot needs.
-        reason: "l0", "size", "drain" (an unused level above base) or "manual".
+        reason: "l0", "size", "drain" (an unused level above base) or "manual"; the tiered
+            and FIFO pickers (picker_tiered.py, picker_fifo.py) name theirs.
         score: the level's score when picked (0 for manual tasks).
         is_move: the inputs move to `output_level` as they are; nothing is rewritten.
+        is_drop: the inputs are deleted whole; nothing is written (FIFO).  The runner never
+            sees such a task: the engine logs `apply(version, task, [])` and is done.
     """
 
     cf: int
@@ -108,6 +111,7 @@ class CompactionTask:
     score: float
     target_file_size: int
     is_move: bool = False
+    is_drop: bool = False
 
     def all_files(self) -> Iterator[tuple[int, FileMeta]]:
         """Every (level, table) the task reads, inputs first."""
@@ -399,18 +403,25 @@ def apply(version: Version, task: CompactionTask, outputs: Sequence[FileMeta]) -
     """The edit that replaces the task's tables by `outputs` on its output level.
 
     Inputs and lower are deleted and outputs added on `output_level`; a move re-adds its
-    inputs there instead (pass no outputs, or the inputs themselves).  The compact pointer of
-    `level` (>= 1) is set to the inputs' largest key: the next pick there starts after it.
+    inputs there instead (pass no outputs, or the inputs themselves); a drop only deletes
+    (pass no outputs).  The compact pointer of `level` (>= 1) is set to the inputs' largest
+    key: the next pick there starts after it.  An output on L0 (a tiered merge of adjacent L0
+    tables) must be one table within the inputs' sequence range: L0 is ordered by sequence,
+    and only then does it take the place of its inputs between their neighbours.
 
     Raises:
-        ValueError: the task is stale (a table is no longer where it says), a move was given
-            other outputs, or the outputs are unsorted, overlap, or leave the task's key range.
+        ValueError: the task is stale (a table is no longer where it says), a move or drop was
+            given other outputs, the outputs are unsorted, overlap, or leave the task's key
+            range, or an L0 output is not one table inside the inputs' sequence range.
     """
     for level, f in task.all_files():
         if f not in version.levels[level]:
             raise ValueError(f"stale task: table {f.number} is not on L{level}")
     cf, out = task.cf, task.output_level
-    if task.is_move:
+    if task.is_drop:
+        if outputs:
+            raise ValueError("a drop writes nothing: pass no outputs")
+    elif task.is_move:
         if outputs and tuple(outputs) != task.inputs:
             raise ValueError("a move rewrites nothing: its outputs are its inputs (or none)")
         outputs = task.inputs
@@ -420,9 +431,20 @@ def apply(version: Version, task: CompactionTask, outputs: Sequence[FileMeta]) -
                 raise ValueError(f"outputs {a.number} and {b.number} overlap or are unsorted")
         if outputs and (outputs[0].smallest < task.smallest or outputs[-1].largest > task.largest):
             raise ValueError("outputs leave the task's key range")
+        if out == 0 and outputs:
+            _check_l0_output(task, outputs)
     edit = VersionEdit()
     edit.deleted_files = [(cf, level, f.number) for level, f in task.all_files()]
     edit.new_files = [(cf, out, f) for f in outputs]
     if task.level >= 1:
         edit.compact_pointers = [(cf, task.level, max(f.largest for f in task.inputs))]
     return edit
+
+
+def _check_l0_output(task: CompactionTask, outputs: Sequence[FileMeta]) -> None:
+    if len(outputs) != 1:
+        raise ValueError(f"an L0 output must be one table, not {len(outputs)}")
+    lo = min(f.smallest_seq for _, f in task.all_files())
+    hi = max(f.largest_seq for _, f in task.all_files())
+    if not lo <= outputs[0].smallest_seq <= outputs[0].largest_seq <= hi:
+        raise ValueError("an L0 output's sequences leave its inputs' range")
