@@ -16,6 +16,12 @@ What a merge keeps (DESIGN.md, "MVCC"):
    the inputs holds older data in its range and every live snapshot sees it.
 4. Outputs are cut between keys (all versions of a key stay in one table); range tombstones
    are clipped to each output's share, so outputs of one level never overlap.
+5. Merge operands (a slice holding a MERGE takes the per-key path) are folded by the family's
+   operator (engine/merge_fold.py) inside each snapshot stripe, never across one: onto the
+   stripe's base (the first non-MERGE, a DELETE where a range tombstone of the stripe covers
+   the key, or nothing when the task is bottommost and no older stripe keeps anything), else
+   into partial merges.  Without an operator, or when the operator raises on a key, the key's
+   operands are kept as they are (down to their base): a read reports the failure.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import asyncio
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby, repeat
+from operator import itemgetter, neg
 
 from aiokv.engine.batch_format import ValueKind
 from aiokv.engine.lsm.flush import drive
@@ -33,6 +41,8 @@ from aiokv.engine.lsm.runs import Run, gather
 from aiokv.engine.lsm.sst_writer import SstWriter
 from aiokv.engine.lsm.table_file import TableFile
 from aiokv.engine.lsm.version import FileMeta, Version
+from aiokv.engine.merge_fold import fold
+from aiokv.merge import MergeOperator
 
 MERGE_SLICE = 512  # entries per source per slice: about a millisecond of merging
 
@@ -42,6 +52,12 @@ MERGE = int(ValueKind.MERGE)
 
 RangeDel = tuple[bytes, bytes, int]
 Entry5 = tuple[int, int, int, bytes]  # kind, seq, expiry, value
+Sorted5 = tuple[bytes, int, int, int, bytes]  # key, -seq, kind, expiry, value: sorts by key, newest
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+_kind5 = itemgetter(2)
+_MERGE_BYTE = bytes([MERGE])
 
 
 @dataclass
@@ -76,8 +92,11 @@ class CompactionRun:
         version: Version,
         snapshots: list[int],
         new_number: object,
+        *,
+        merge_operator: MergeOperator | None = None,
     ) -> None:
         self.ctx = ctx
+        self.merge_operator = merge_operator
         self.task = task
         self.version = version
         self.snaps = sorted(snapshots)
@@ -91,6 +110,7 @@ class CompactionRun:
         self.keep_rdels: list[RangeDel] = []
         self.max_seq = max((f.largest_seq for _, f in task.all_files()), default=0)
         self.now = ctx.now_ms()
+        self._merges = False  # some input table holds a MERGE (its properties say so)
         # Checked between slices; a worker process points it at its stop event.
         self.should_stop: Callable[[], bool] = _never
 
@@ -111,8 +131,10 @@ class CompactionRun:
     def _load_range_dels(self) -> None:
         tables = self.ctx.tables
         for _, f in self.task.all_files():
+            t = tables.get(f.number).table
             if f.range_dels:
-                self.rdels.extend(tables.get(f.number).table.range_dels)
+                self.rdels.extend(t.range_dels)
+            self._merges = self._merges or t.properties.merges > 0
         oldest_snap = self.snaps[0] if self.snaps else None
         for rd in self.rdels:
             start, end, seq = rd
@@ -174,10 +196,12 @@ class CompactionRun:
 
     def _merge(self, runs: list[Run], bound: bytes | None) -> tuple[list[bytes], list[Entry5]]:
         snaps = self.snaps
+        if self._merges and any(MERGE in r.kinds for r in runs):  # a C-level scan per run
+            return self._merge_per_key(runs, bound)
         if not snaps or snaps[0] >= self.max_seq:
             keys, ents = _newest_wins(runs, bound)
             return self._filter_fast(keys, ents)
-        return self._merge_striped(runs, bound)
+        return self._merge_per_key(runs, bound)
 
     def _filter_fast(
         self, keys: list[bytes], ents: list[Entry5]
@@ -202,50 +226,99 @@ class CompactionRun:
             out_e.append(e)
         return out_k, out_e
 
-    def _merge_striped(
+    def _merge_per_key(
         self, runs: list[Run], bound: bytes | None
     ) -> tuple[list[bytes], list[Entry5]]:
-        allents: list[tuple[bytes, int, int, int, bytes]] = []
+        """The slow path: each key's versions resolved stripe by stripe (invariants 1, 2, 5)."""
+        allents: list[Sorted5] = []
         for r in runs:
-            allents.extend(zip(r.keys, r.seqs, r.kinds, r.expiries, r.values, strict=True))
-        allents.sort(key=lambda e: (e[0], -e[1]))
+            allents += zip(r.keys, map(neg, r.seqs), r.kinds, r.expiries, r.values, strict=True)
+        allents.sort()  # by key, then newest first: (key, -seq) is unique, C-level compares
         if bound is not None:
-            allents = [e for e in allents if e[0] <= bound]
-        snaps = self.snaps
-        rdels = self.rdels
-        now = self.now
+            del allents[bisect_right(allents, bound, key=_first) :]
         out_k: list[bytes] = []
         out_e: list[Entry5] = []
-        i = 0
-        n = len(allents)
-        while i < n:
-            key = allents[i][0]
-            j = i
-            while j < n and allents[j][0] == key:
-                j += 1
-            kept: list[Entry5] = []
-            last_stripe = -1
-            merge_seen = False
-            for _k, seq, kind, exp, v in allents[i:j]:
-                stripe = bisect_left(snaps, seq)
-                if kind == MERGE:
-                    merge_seen = True
-                if stripe == last_stripe and not merge_seen:
-                    continue  # shadowed inside its stripe
-                if rdels and _covered_in_stripe(rdels, key, seq, snaps, stripe):
-                    last_stripe = stripe
-                    continue
-                last_stripe = stripe
+        resolve = self._resolve
+        simple = not self.rdels
+        bottom = self.task.bottommost
+        now = self.now
+        for key, group in groupby(allents, _first):
+            versions = list(group)
+            if simple and len(versions) == 1 and versions[0][2] != MERGE:
+                # The common key: one version, nothing to fold or cover (inline, no calls).
+                _k, nseq, kind, exp, v = versions[0]
                 if kind == PUT_EXPIRING and exp <= now:
                     kind, exp, v = DELETE, 0, b""
-                kept.append((kind, seq, exp, v))
-            if self.task.bottommost:
-                while kept and kept[-1][0] == DELETE:
-                    kept.pop()
-            out_k += [key] * len(kept)
-            out_e += kept
-            i = j
+                if kind != DELETE or not bottom:
+                    out_k.append(key)
+                    out_e.append((kind, -nseq, exp, v))
+                continue
+            kept = resolve(key, versions)
+            if kept:
+                out_k += repeat(key, len(kept))
+                out_e += kept
         return out_k, out_e
+
+    def _resolve(self, key: bytes, versions: list[Sorted5]) -> list[Entry5]:
+        """What a key keeps of its versions (newest first); a raising operator folds none."""
+        op = self.merge_operator
+        if op is None:
+            return self._resolve_with(None, key, versions)
+        try:
+            return self._resolve_with(op, key, versions)
+        except Exception:  # the operator's own failure: the read path reports it to the user
+            self.ctx.stats.merge_failures += 1
+            return self._resolve_with(None, key, versions)
+
+    def _resolve_with(
+        self, op: MergeOperator | None, key: bytes, versions: list[Sorted5]
+    ) -> list[Entry5]:
+        snaps = self.snaps
+        bottom = self.task.bottommost
+        newest = bisect_left(snaps, -versions[0][1])
+        if not snaps or newest == bisect_left(snaps, -versions[-1][1]):
+            out = self._stripe(op, key, newest, versions, bottom)
+        else:  # oldest stripe first: its result decides whether a newer one is complete
+            stripes = [
+                (st, list(g)) for st, g in groupby(versions, lambda e: bisect_left(snaps, -e[1]))
+            ]
+            out = []
+            for st, ents in reversed(stripes):
+                out[:0] = self._stripe(op, key, st, ents, bottom and not out)
+                while bottom and out and out[-1][0] == DELETE:
+                    out.pop()
+        if bottom:  # invariant 3: a DELETE with nothing kept below it goes
+            while out and out[-1][0] == DELETE:
+                out.pop()
+        return out
+
+    def _stripe(
+        self, op: MergeOperator | None, key: bytes, st: int, ents: list[Sorted5], complete: bool
+    ) -> list[Entry5]:
+        """One stripe's survivors: its newest version, or its operands (folded with `op`)."""
+        # A range tombstone of this stripe hides every older version of the key (invariant 2).
+        tomb = _tombstone_in_stripe(self.rdels, key, self.snaps, st) if self.rdels else 0
+        if tomb:
+            ents = ents[: bisect_right(ents, -tomb, key=_second)]  # keep seq >= tomb
+            if not ents:
+                return []
+        now = self.now
+        _k, nseq, kind, exp, v = ents[0]
+        if kind != MERGE:
+            if kind == PUT_EXPIRING and exp <= now:
+                return [(DELETE, -nseq, 0, b"")]
+            return [(kind, -nseq, exp, v)]
+        kinds = bytes(map(_kind5, ents))
+        count = len(kinds) - len(kinds.lstrip(_MERGE_BYTE))  # the leading operands
+        if op is None:
+            chain = [(kind, -nseq, exp, v) for _k, nseq, kind, exp, v in ents[: count + 1]]
+            if count < len(chain) and kinds[count] == PUT_EXPIRING and chain[count][2] <= now:
+                chain[count] = (DELETE, chain[count][1], 0, b"")
+            return chain
+        fchain = [(kind, v, -nseq, exp) for _k, nseq, kind, exp, v in ents[: count + 1]]
+        if count == len(fchain) and tomb and tomb < fchain[-1][2]:
+            fchain.append((DELETE, b"", tomb, 0))  # the deleted base the tombstone makes
+        return [(kind, seq, exp, v) for kind, v, seq, exp in fold(op, key, fchain, now, complete)]
 
     # -- outputs ----------------------------------------------------------------------------------
 
@@ -336,7 +409,8 @@ def _covered(rdels: list[RangeDel], key: bytes, seq: int) -> bool:
     return any(s <= key < e and seq < t for s, e, t in rdels)
 
 
-def _covered_in_stripe(
-    rdels: list[RangeDel], key: bytes, seq: int, snaps: list[int], stripe: int
-) -> bool:
-    return any(s <= key < e and seq < t and bisect_left(snaps, t) == stripe for s, e, t in rdels)
+def _tombstone_in_stripe(rdels: list[RangeDel], key: bytes, snaps: list[int], stripe: int) -> int:
+    """The newest sequence number of a range tombstone in `stripe` covering `key` (0: none)."""
+    return max(
+        (t for s, e, t in rdels if s <= key < e and bisect_left(snaps, t) == stripe), default=0
+    )

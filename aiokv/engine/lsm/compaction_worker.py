@@ -17,6 +17,11 @@ in a process with threads (the DB's I/O pool) can inherit a lock held mid-operat
 Protocol over the child's stdin and stdout: frames of `length: u64le, pickle`; a request is the
 argument tuple of `run_task`, a reply is ("ok", result) or ("error", exception).  The worker
 serves requests one at a time until its stdin closes.
+
+The family's merge operator travels pickled in the request (the built-ins pickle by class and
+separator).  An operator that cannot make that trip (`can_run_in_worker` is False: a lambda
+inside it, a class defined in the user's `__main__`, which the worker does not import) has its
+family's compactions run in the loop instead.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from aiokv.engine.lsm.picker import CompactionTask
 from aiokv.engine.lsm.stats import Stats
 from aiokv.engine.lsm.table_cache import BlockCache, TableCache
 from aiokv.engine.lsm.version import FileMeta, Version
+from aiokv.merge import MergeOperator
 from aiokv.options import Options
 
 FRAME = struct.Struct("<Q")  # the length of the pickle that follows
@@ -54,8 +60,11 @@ def run_task(
     snapshots: list[int],
     numbers: list[int],
     now_ms: int,
+    merge_operator: MergeOperator | None = None,
 ) -> tuple[list[FileMeta], dict[str, int]]:
-    """Runs one compaction task in this process; returns its outputs and counters."""
+    """Runs one compaction task in this process; returns its outputs and counters (the Stats
+    fields the run bumped: bytes_read, bytes_written, compaction_bytes_written, merge_failures).
+    """
     fs = OsFileSystem()
     stats = Stats()
     tables = TableCache(fs, path, 64, BlockCache(0), decode_filter, stats)
@@ -69,10 +78,34 @@ def run_task(
             raise RuntimeError("compaction used more file numbers than reserved") from None
 
     try:
-        outputs = asyncio.run(CompactionRun(ctx, task, version, snapshots, new_number).run())
+        run = CompactionRun(
+            ctx, task, version, snapshots, new_number, merge_operator=merge_operator
+        )
+        outputs = asyncio.run(run.run())
     finally:
         tables.close()
     return outputs, stats.as_dict()
+
+
+def can_run_in_worker(op: MergeOperator | None) -> bool:
+    """True if compactions with merge operator `op` (None: none) may run in the worker.
+
+    The operator must survive a pickle round trip as an object of the same class and name,
+    and its class must not live in `__main__` (the worker's `__main__` is not the user's).
+
+    >>> from aiokv.merge import Int64Add, StringAppend
+    >>> can_run_in_worker(None), can_run_in_worker(Int64Add()), can_run_in_worker(StringAppend())
+    (True, True, True)
+    """
+    if op is None:
+        return True
+    if type(op).__module__ == "__main__":
+        return False
+    try:
+        copy = pickle.loads(pickle.dumps(op))
+    except Exception:  # unpicklable members, local classes, a failing __reduce__ ...
+        return False
+    return type(copy) is type(op) and copy.name == op.name
 
 
 def _read_frame(inp: BinaryIO) -> bytes | None:
@@ -115,7 +148,10 @@ class CompactionWorker:
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
-    async def run(self, *args: Any) -> tuple[list[FileMeta], dict[str, int]]:
+    async def run(
+        self, *args: Any, merge_operator: MergeOperator | None = None
+    ) -> tuple[list[FileMeta], dict[str, int]]:
+        """Runs `run_task(*args, merge_operator)` in the worker (check `can_run_in_worker`)."""
         async with self._lock:  # one request at a time on the pipe
             if self._proc is None:
                 self._proc = await asyncio.create_subprocess_exec(
@@ -125,7 +161,7 @@ class CompactionWorker:
                 )
             proc = self._proc
             assert proc.stdin is not None and proc.stdout is not None
-            data = pickle.dumps(args)
+            data = pickle.dumps((*args, merge_operator))
             proc.stdin.write(FRAME.pack(len(data)) + data)
             await proc.stdin.drain()
             try:
