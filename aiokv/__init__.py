@@ -12,6 +12,7 @@
 [(b'user:2', b'Grace')]
 """
 
+from aiokv import merge
 from aiokv.batch import WriteBatch
 from aiokv.db import DB, ColumnFamily, open
 from aiokv.errors import (
@@ -51,5 +52,6 @@ __all__ = [
     "UnsupportedFormatError",
     "WriteBatch",
     "__version__",
+    "merge",
     "open",
 ]

@@ -21,10 +21,11 @@ _PUT = int(ValueKind.PUT)
 _PUT_EXPIRING = int(ValueKind.PUT_EXPIRING)
 _DELETE = int(ValueKind.DELETE)
 _DELETE_RANGE = int(ValueKind.DELETE_RANGE)
+_MERGE = int(ValueKind.MERGE)
 
 
 class WriteBatch:
-    """Collects puts and deletes, then commits them atomically.
+    """Collects puts, merges and deletes, of any families, then commits them atomically.
 
     Made by `db.batch()`; use it as `async with db.batch(sync=True) as b: b.put(...)`, which
     commits on a clean exit and discards on an exception, or call `await b.commit()`.
@@ -64,10 +65,14 @@ class WriteBatch:
         """Adds a put; with `ttl` (seconds) the value expires that long after the call."""
         db = self._db
         k, v, cfid = db._key(key), db._value(value), db._cf_id(cf)
-        if ttl is None:
-            self._add(_PUT, cfid, k, v)
-        else:
-            self._add(_PUT_EXPIRING, cfid, k, v, db._expiry_ms(ttl))
+        op, _ = db._put_op(cfid, k, v, ttl)
+        self._add(op.kind, cfid, k, v, op.expiry_ms)
+
+    def merge(self, key: Any, operand: Any, *, cf: ColumnFamily | None = None) -> None:
+        """Adds a merge operand (see DB.merge); the operator's check_operand runs now."""
+        db = self._db
+        k, cfid = db._key(key), db._cf_id(cf)
+        self._add(_MERGE, cfid, k, db._operand(cfid, operand))
 
     def delete(self, key: Any, *, cf: ColumnFamily | None = None) -> None:
         """Adds a delete of one key (deleting an absent key is not an error)."""

@@ -10,6 +10,7 @@ writes suspend only when they must wait for a group commit (sync=True, or a grou
 
 from __future__ import annotations
 
+import math
 import warnings
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -29,12 +30,14 @@ from aiokv.errors import (
     InvalidArgumentError,
     InvalidTypeError,
 )
+from aiokv.family_options import check_family_name
 from aiokv.options import ENGINES, Options, build_options
 from aiokv.snapshot import ScanIterator, Snapshot
 
 _PUT: Final = int(ValueKind.PUT)
 _PUT_EXPIRING: Final = int(ValueKind.PUT_EXPIRING)
 _DELETE: Final = int(ValueKind.DELETE)
+_MERGE: Final = int(ValueKind.MERGE)
 DEFAULT_FAMILY: Final = "default"
 
 
@@ -50,16 +53,62 @@ def _closed() -> AiokvError:
 
 
 class ColumnFamily:
-    """A handle on a column family; pass it as `cf=` (issue 4 adds creating more)."""
+    """A handle on a column family: pass it as `cf=`, or call the data methods on it.
 
-    __slots__ = ("id", "name")
+    >>> async def count_hit(db):                                  # doctest: +SKIP
+    ...     counters = db.column_family("counters")
+    ...     await counters.merge(b"hits", b"1")
+    ...     return await counters.get(b"hits")
 
-    def __init__(self, name: str, cf_id: int) -> None:
+    A handle of a dropped family raises ColumnFamilyError on every call.
+    """
+
+    __slots__ = ("_db", "id", "name")
+
+    def __init__(self, db: DB, name: str, cf_id: int) -> None:
+        self._db = db
         self.name = name
         self.id = cf_id
 
     def __repr__(self) -> str:
         return f"ColumnFamily({self.name!r})"
+
+    async def get(self, key: Any, *, snapshot: Snapshot | None = None) -> bytes | None:
+        return await self._db.get(key, cf=self, snapshot=snapshot)
+
+    async def get_many(
+        self, keys: Iterable[Any], *, snapshot: Snapshot | None = None
+    ) -> list[bytes | None]:
+        return await self._db.get_many(keys, cf=self, snapshot=snapshot)
+
+    async def put(self, key: Any, value: Any, *, ttl: Any = None, sync: bool = False,
+                  buffered: bool = False) -> None:  # fmt: skip
+        await self._db.put(key, value, cf=self, ttl=ttl, sync=sync, buffered=buffered)
+
+    async def merge(self, key: Any, operand: Any, *, sync: bool = False,
+                    buffered: bool = False) -> None:  # fmt: skip
+        await self._db.merge(key, operand, cf=self, sync=sync, buffered=buffered)
+
+    async def delete(self, key: Any, *, sync: bool = False, buffered: bool = False) -> None:
+        await self._db.delete(key, cf=self, sync=sync, buffered=buffered)
+
+    async def delete_range(self, start: Any, end: Any, *, sync: bool = False,
+                           buffered: bool = False) -> None:  # fmt: skip
+        await self._db.delete_range(start, end, cf=self, sync=sync, buffered=buffered)
+
+    async def expire(self, key: Any, ttl: Any, *, sync: bool = False) -> bool:
+        return await self._db.expire(key, ttl, cf=self, sync=sync)
+
+    async def ttl(self, key: Any) -> float | None:
+        return await self._db.ttl(key, cf=self)
+
+    def scan(self, start: Any = None, end: Any = None, *, prefix: Any = None,
+             reverse: bool = False, snapshot: Snapshot | None = None) -> ScanIterator:  # fmt: skip
+        return self._db.scan(start, end, prefix=prefix, reverse=reverse, cf=self,
+                             snapshot=snapshot)  # fmt: skip
+
+    async def compact_range(self, start: Any = None, end: Any = None) -> None:
+        await self._db.compact_range(start, end, cf=self)
 
 
 class DB:
@@ -76,7 +125,9 @@ class DB:
         self._max_key = options.max_key_size
         self._max_value = options.max_value_size
         self._clock = options.clock
-        self._default = ColumnFamily(DEFAULT_FAMILY, DEFAULT_CF)
+        self._default = ColumnFamily(self, DEFAULT_FAMILY, DEFAULT_CF)
+        # The put fast path writes plain PUTs: not when the default family stamps a TTL.
+        self._plain_default = engine.families[DEFAULT_CF].opts.ttl is None
         # None while usable; else makes the error every call raises (closed or poisoned).
         self._bad: Callable[[], AiokvError] | None = None
         self._closed = False
@@ -118,12 +169,42 @@ class DB:
             return DEFAULT_CF
         if not isinstance(cf, ColumnFamily):
             raise InvalidTypeError(f"cf must be a ColumnFamily, not {type(cf).__name__}")
+        if cf._db is not self:
+            raise InvalidArgumentError(f"column family {cf.name!r} belongs to another database")
         if not self._engine.has_family(cf.id):
-            raise ColumnFamilyError(f"column family {cf.name!r} does not exist")
+            raise ColumnFamilyError(f"column family {cf.name!r} does not exist (dropped)")
         return cf.id
 
     def _expiry_ms(self, ttl: Any) -> int:
         return int((self._clock() + check_ttl(ttl)) * 1000)
+
+    def _put_op(self, cfid: int, key: bytes, value: bytes, ttl: Any) -> tuple[Op, bytes]:
+        """A checked PUT, expiring by `ttl` or else by the family's own ttl."""
+        if ttl is None:
+            fttl = self._engine.families[cfid].opts.ttl
+            if fttl is None:
+                return Op(_PUT, cfid, key, value), encode_op(_PUT, cfid, key, value)
+            exp = int((self._clock() + fttl) * 1000)
+        else:
+            exp = self._expiry_ms(ttl)
+        op = Op(_PUT_EXPIRING, cfid, key, value, exp)
+        return op, encode_op(_PUT_EXPIRING, cfid, key, value, exp)
+
+    def _operand(self, cfid: int, operand: Any) -> bytes:
+        """A checked merge operand: the family must have an operator, and the operator's
+        check_operand (if it has one) must accept it; its exception is raised as it is."""
+        op = self._engine.families[cfid].op
+        if op is None:
+            name = self._engine.families[cfid].name
+            raise InvalidArgumentError(
+                f"column family {name!r} has no merge operator (give merge_operator= when "
+                "creating or opening it)"
+            )
+        v = self._value(operand)
+        check = getattr(op, "check_operand", None)
+        if check is not None:
+            check(v)
+        return v
 
     def _seq(self, snapshot: Snapshot | None) -> int | None:
         if snapshot is None:
@@ -275,19 +356,91 @@ class DB:
         if value.__class__ is not bytes or len(value) > self._max_value:
             value = self._value(value)
         c = self._committer
-        if cf is None and ttl is None and not sync and not buffered and c.inline_ok:
+        if (
+            cf is None and ttl is None and not sync and not buffered and c.inline_ok
+            and self._plain_default
+        ):  # fmt: skip
             c.put_inline(key, value)
             return
         _check_durability(sync, buffered)
-        cfid = self._cf_id(cf)
-        if ttl is None:
-            op = Op(_PUT, cfid, key, value)
-            enc = encode_op(_PUT, cfid, key, value)
-        else:
-            exp = self._expiry_ms(ttl)
-            op = Op(_PUT_EXPIRING, cfid, key, value, exp)
-            enc = encode_op(_PUT_EXPIRING, cfid, key, value, exp)
+        op, enc = self._put_op(self._cf_id(cf), key, value, ttl)
         await self._dispatch([op], [enc], len(enc), sync, buffered)
+
+    async def merge(
+        self,
+        key: Any,
+        operand: Any,
+        *,
+        cf: ColumnFamily | None = None,
+        sync: bool = False,
+        buffered: bool = False,
+    ) -> None:
+        """Writes a merge operand for `key`, without reading: the family's merge operator
+        folds it onto the value when a read, flush or compaction needs the result.
+
+        >>> async def count(db):                                   # doctest: +SKIP
+        ...     await db.merge(b"hits", b"1")   # with merge_operator=aiokv.merge.Int64Add()
+
+        Raises:
+            InvalidArgumentError: the family has no merge operator, or bad input.
+            The operator's own exception when its check_operand refuses the operand
+            (nothing is written).
+        """
+        if self._bad is not None:
+            raise self._bad()
+        if key.__class__ is not bytes or not 0 < len(key) <= self._max_key:
+            key = self._key(key)
+        cfid = self._cf_id(cf)
+        value = self._operand(cfid, operand)
+        _check_durability(sync, buffered)
+        op = Op(_MERGE, cfid, key, value)
+        enc = encode_op(_MERGE, cfid, key, value)
+        await self._dispatch([op], [enc], len(enc), sync, buffered)
+
+    async def expire(
+        self, key: Any, ttl: Any, *, cf: ColumnFamily | None = None, sync: bool = False
+    ) -> bool:
+        """Makes `key` expire `ttl` seconds from now (None: never), keeping its value.
+
+        Returns False when the key is missing (deleted or expired): nothing is written.
+        The read and the write are one step: no write to the key can come between them.
+        """
+        self._check_open()
+        k = self._key(key)
+        cfid = self._cf_id(cf)
+        exp = None if ttl is None else self._expiry_ms(ttl)
+        check_flag(sync, "sync")
+        engine = self._engine
+
+        def prepare() -> tuple[list[Op], list[bytes]] | None:
+            e = engine.entry(cfid, k)
+            if e is None:
+                return None
+            if exp is None:
+                return [Op(_PUT, cfid, k, e[1])], [encode_op(_PUT, cfid, k, e[1])]
+            op = Op(_PUT_EXPIRING, cfid, k, e[1], exp)
+            return [op], [encode_op(_PUT_EXPIRING, cfid, k, e[1], exp)]
+
+        c = self._committer
+        if not sync and c.inline_ok:
+            made = prepare()
+            if made is None:
+                return False
+            c.write_inline(*made)
+            return True
+        return await c.commit_prepared(prepare, sync)
+
+    async def ttl(self, key: Any, *, cf: ColumnFamily | None = None) -> float | None:
+        """Seconds until `key` expires; math.inf when it never does; None when it is missing
+        (never written, deleted or already expired)."""
+        self._check_open()
+        k = self._key(key)
+        e = self._engine.entry(self._cf_id(cf), k)
+        if e is None:
+            return None
+        if e[0] == _PUT:
+            return math.inf
+        return max(0.0, e[3] / 1000 - self._clock())
 
     async def put_many(
         self,
@@ -372,44 +525,92 @@ class DB:
 
     # -- maintenance --------------------------------------------------------------------------
 
-    async def compact_range(self, start: Any = None, end: Any = None) -> None:
+    async def compact_range(
+        self, start: Any = None, end: Any = None, *, cf: ColumnFamily | None = None
+    ) -> None:
         """Compacts every table holding keys in [start, end] (None: unbounded) to one level.
 
         Writes the memtables out first, so afterwards the range is fully compacted: shadowed
-        versions and tombstones that nothing older needs are gone.
+        versions and tombstones that nothing older needs are gone (a tiered family merges
+        into one run; a FIFO family never rewrites, so only the flush happens).
         """
         self._check_open()
         lo = check_bound(start, "start")
         hi = check_bound(end, "end")
         if lo is not None and hi is not None and lo > hi:
             raise InvalidArgumentError("compact_range: start is after end")
-        await self._engine.compact_range(lo, hi)
+        await self._engine.compact_range(self._cf_id(cf), lo, hi)
+
+    async def collect_expired(self) -> int:
+        """Runs the TTL garbage collection now (it also runs every ttl_gc_interval seconds):
+        rewrites every table holding expired entries, and drops FIFO tables past their
+        family's ttl.  Returns how many tables it rewrote or dropped."""
+        self._check_open()
+        return await self._engine.collect_expired()
 
     async def flush(self) -> None:
         """Writes every memtable out to a table (the WAL segments they used may then go)."""
         self._check_open()
         await self._engine.flush()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self, *, cf: ColumnFamily | None = None) -> dict[str, int]:
         """Counters: block cache hits and misses, filter outcomes, bytes read and written,
-        stalls, flushes, compactions, and tables and bytes per level."""
+        stalls, flushes, compactions, merge failures, FIFO drops and TTL GC tasks, and the
+        tables and bytes per level of family `cf` (default: the default family)."""
         self._check_open()
-        return self._engine.stats_dict()
+        return self._engine.stats_dict(self._cf_id(cf))
 
     # -- families -----------------------------------------------------------------------------
 
-    def column_family(self, name: str) -> ColumnFamily:
+    async def create_column_family(self, name: Any, **options: Any) -> ColumnFamily:
+        """Creates a column family and returns its handle.
+
+        Its options (see aiokv.Options: compaction, ttl, merge_operator, write_buffer_size,
+        block_size, filter, bloom_bits_per_key, level and trigger sizes,
+        max_table_files_size, size_ratio, max_size_amplification_percent) are persisted
+        with it; sizes and filters not given are taken from the database's open options.
+        The family exists once this returns, also across a crash.
+
+        Raises:
+            ColumnFamilyError: a family of that name exists.
+            InvalidArgumentError, InvalidTypeError: a bad name or option.
+        """
+        self._check_open()
+        check_family_name(name)
+        if self._engine.family_id(name) is not None:
+            raise ColumnFamilyError(f"column family {name!r} already exists")
+        cfid = await self._engine.create_family(name, options)
+        return ColumnFamily(self, name, cfid)
+
+    def column_family(self, name: Any) -> ColumnFamily:
         """The handle of an existing column family."""
         self._check_open()
-        if not isinstance(name, str):
-            raise InvalidTypeError("a column family name is a str")
-        if name != DEFAULT_FAMILY:
+        check_family_name(name)
+        if name == DEFAULT_FAMILY:
+            return self._default
+        cfid = self._engine.family_id(name)
+        if cfid is None:
             raise ColumnFamilyError(f"column family {name!r} does not exist")
-        return self._default
+        return ColumnFamily(self, name, cfid)
+
+    async def drop_column_family(self, family: ColumnFamily | str) -> None:
+        """Drops a column family and deletes its tables.  Its handles stop working; writes
+        to it that were queued but not yet committed are discarded.
+
+        Raises:
+            ColumnFamilyError: no such family, or the default family (it cannot be dropped).
+        """
+        self._check_open()
+        cf = family if isinstance(family, ColumnFamily) else self.column_family(family)
+        cfid = self._cf_id(cf)
+        if cfid == DEFAULT_CF:
+            raise ColumnFamilyError("the default column family cannot be dropped")
+        await self._engine.drop_family(cfid)
 
     def list_column_families(self) -> list[str]:
+        """The names of the live column families, the default family first."""
         self._check_open()
-        return [DEFAULT_FAMILY]
+        return [f.name for _, f in sorted(self._engine.families.items())]
 
     # -- lifecycle --------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aiokv.convert import check_ttl
 from aiokv.engine.fs import FileSystem
 from aiokv.errors import InvalidArgumentError, InvalidTypeError
 
@@ -48,9 +49,25 @@ class Options:
         l0_compaction_trigger: L0 tables that start a compaction into the level below.
         l0_slowdown_trigger: L0 tables at which writers are slowed down.
         l0_stop_trigger: L0 tables at which writers wait for compaction.
-        compaction: the compaction style ("leveled").
+        compaction: the compaction style: "leveled" (the default), "tiered" (RocksDB's
+            universal style: fewer rewrites, more space) or "fifo" (whole tables are dropped,
+            oldest first, past `ttl` or `max_table_files_size`; nothing is rewritten).
+            Fixed when the family is created.
         compaction_process: run compactions in a worker process, on another core (real file
             system only); False runs them in the event loop in cooperative slices.
+        ttl: seconds after which every value written to the default family expires, unless
+            the put gives its own ttl (None: values do not expire).
+        merge_operator: the default family's MergeOperator (see aiokv.merge), for db.merge.
+        max_table_files_size: FIFO only: tables are dropped, oldest first, past this many bytes.
+        size_ratio: tiered only: a run joins a merge while its size is at most this many
+            percent above the runs before it.
+        max_size_amplification_percent: tiered only: every run is merged into one when the
+            newer runs take more than this percentage of the oldest one's bytes.
+        ttl_gc_interval: seconds between two passes of the background task that rewrites
+            tables holding expired entries (and drops FIFO tables past their ttl).
+        column_families: per-family options at open, by family name: families that do not
+            exist yet are created with them; existing ones get these options (a different
+            compaction style or merge operator name than they were created with is an error).
     """
 
     max_key_size: int = 16 * KiB
@@ -78,6 +95,15 @@ class Options:
     l0_stop_trigger: int = 36
     compaction: str = "leveled"
     compaction_process: bool = True
+    ttl: float | None = None
+    merge_operator: Any = None
+    max_table_files_size: int = 1024 * MiB
+    size_ratio: int = 1
+    max_size_amplification_percent: int = 200
+    ttl_gc_interval: float = 60.0
+    column_families: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    # The names of the options the caller gave (persisted family options yield to these).
+    given: frozenset[str] = dataclasses.field(default=frozenset(), repr=False, compare=False)
 
 
 _INT_BOUNDS: dict[str, tuple[int, int]] = {
@@ -98,14 +124,21 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
     "l0_compaction_trigger": (1, 1000),
     "l0_slowdown_trigger": (1, 1000),
     "l0_stop_trigger": (1, 1000),
+    "max_table_files_size": (16 * KiB, 1 << 50),
+    "size_ratio": (0, 100),
+    "max_size_amplification_percent": (1, 100_000),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "filter": ("bloom", "ribbon", "none"),
-    "compaction": ("leveled",),
+    "compaction": ("leveled", "tiered", "fifo"),
+}
+_FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "buffered_flush_ms": (0, 60_000),
+    "ttl_gc_interval": (0, 86_400),
 }
 _BOOLS = ("create_if_missing", "error_if_exists", "compaction_process")
 _L0_TRIGGERS = ("l0_compaction_trigger", "l0_slowdown_trigger", "l0_stop_trigger")
-_FIELDS = tuple(f.name for f in dataclasses.fields(Options))
+_FIELDS = tuple(f.name for f in dataclasses.fields(Options) if f.name != "given")
 
 
 def build_options(given: Mapping[str, Any]) -> Options:
@@ -130,12 +163,21 @@ def build_options(given: Mapping[str, Any]) -> Options:
     for name in _BOOLS:
         if name in given and type(given[name]) is not bool:
             raise InvalidTypeError(f"option {name} must be a bool")
-    if "buffered_flush_ms" in given:
-        ms = given["buffered_flush_ms"]
-        if isinstance(ms, bool) or not isinstance(ms, int | float):
-            raise InvalidTypeError("option buffered_flush_ms must be a number")
-        if not (math.isfinite(ms) and 0 < ms <= 60_000):
-            raise InvalidArgumentError("option buffered_flush_ms must be in (0, 60000]")
+    for name, (flo, fhi) in _FLOAT_BOUNDS.items():
+        if name in given:
+            x = given[name]
+            if isinstance(x, bool) or not isinstance(x, int | float):
+                raise InvalidTypeError(f"option {name} must be a number")
+            if not (math.isfinite(x) and flo < x <= fhi):
+                raise InvalidArgumentError(f"option {name} must be in ({flo}, {fhi}]")
+    if given.get("ttl") is not None:
+        check_ttl(given["ttl"])
+    if given.get("merge_operator") is not None:
+        from aiokv.merge import check_operator
+
+        check_operator(given["merge_operator"])
+    if "column_families" in given:
+        _check_families(given["column_families"])
     for name, choices in _CHOICES.items():
         if name in given and given[name] not in choices:
             raise InvalidArgumentError(
@@ -153,4 +195,25 @@ def build_options(given: Mapping[str, Any]) -> Options:
         callable(getattr(fs, m, None)) for m in ("create", "read_file", "lock", "sync_dir")
     ):
         raise InvalidTypeError("option fs must implement the aiokv FileSystem protocol")
-    return Options(**given)
+    out = dict(given)
+    if out.get("ttl") is not None:
+        out["ttl"] = float(out["ttl"])
+    return Options(**out, given=frozenset(given))
+
+
+def _check_families(families: Any) -> None:
+    from aiokv.family_options import FAMILY_FIELDS, check_family_name
+
+    if not isinstance(families, Mapping):
+        raise InvalidTypeError("option column_families maps family names to option dicts")
+    for name, opts in families.items():
+        check_family_name(name)
+        if not isinstance(opts, Mapping):
+            raise InvalidTypeError(f"column_families[{name!r}] must be a dict of options")
+        unknown = sorted(set(opts) - set(FAMILY_FIELDS))
+        if unknown:
+            raise InvalidArgumentError(
+                f"column_families[{name!r}]: unknown family option(s) {', '.join(unknown)}; "
+                f"family options: {', '.join(FAMILY_FIELDS)}"
+            )
+        build_options(opts)

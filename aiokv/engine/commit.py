@@ -63,17 +63,29 @@ class CommitTarget(Protocol):
         """Waits as `stall_level` asks (a short sleep, or until a flush or compaction)."""
 
 
+Prepare = Callable[[], tuple[list[Op], list[bytes]] | None]
+
+
 class Pending:
-    __slots__ = ("encoded", "future", "nbytes", "ops", "sync")
+    __slots__ = ("encoded", "future", "nbytes", "ops", "prepare", "sync")
 
     def __init__(
-        self, ops: list[Op], encoded: list[bytes], nbytes: int, sync: bool, future: Any
+        self,
+        ops: list[Op],
+        encoded: list[bytes],
+        nbytes: int,
+        sync: bool,
+        future: Any,
+        prepare: Prepare | None = None,
     ) -> None:
         self.ops = ops
         self.encoded = encoded
         self.nbytes = nbytes
         self.sync = sync
-        self.future: asyncio.Future[None] = future
+        self.future: asyncio.Future[Any] = future
+        # Read-modify-write (expire): computes the ops when the group is formed, after every
+        # earlier write is applied; such a Pending always forms a group alone.
+        self.prepare = prepare
 
 
 class GroupCommitter:
@@ -223,6 +235,25 @@ class GroupCommitter:
 
     # -- the queue ------------------------------------------------------------------------------
 
+    async def commit_prepared(self, prepare: Prepare, sync: bool) -> bool:
+        """Queues a read-modify-write: `prepare()` runs when its turn comes, after every
+        write queued before it is applied and before any queued after it, and returns the
+        ops to commit (None: nothing to write).  Returns whether anything was written."""
+        if self.error is not None:
+            raise BackgroundError(self.error)
+        loop = asyncio.get_running_loop()
+        p = Pending([], [], 0, sync, loop.create_future(), prepare)
+        self._queue.append(p)
+        self.inline_ok = False
+        if self._task is None:
+            self._task = loop.create_task(self._run())
+        try:
+            return bool(await p.future)
+        except asyncio.CancelledError:
+            if p in self._queue:
+                self._queue.remove(p)
+            raise
+
     async def commit(self, ops: list[Op], encoded: list[bytes], nbytes: int, sync: bool) -> None:
         """Queues a batch and returns once it is committed with the durability asked for."""
         if self.error is not None:
@@ -290,6 +321,14 @@ class GroupCommitter:
 
     def _take_group(self) -> list[Pending]:
         queue = self._queue
+        if queue[0].prepare is not None:
+            return [queue.popleft()]
+        if any(p.prepare is not None for p in queue):  # rare: stop before the first one
+            group = []
+            while queue and queue[0].prepare is None:
+                group.append(queue.popleft())
+            self._queued_bytes -= sum(p.nbytes for p in group)
+            return group
         if self._queued_bytes <= self._group_size:  # the common case: take everything
             group = list(queue)
             queue.clear()
@@ -305,6 +344,21 @@ class GroupCommitter:
         return group
 
     async def _commit_group(self, group: list[Pending]) -> None:
+        prepare = group[0].prepare
+        if prepare is not None:
+            p = group[0]
+            try:
+                made = prepare()
+            except BaseException as e:
+                p.future.set_exception(e)
+                return
+            if made is None:
+                if not p.sync:
+                    p.future.set_result(False)
+                    return
+            else:
+                p.ops, p.encoded = made
+                p.nbytes = sum(map(len, p.encoded))
         base = self.last_seq + 1
         # One apply for the whole group: its sequence numbers are contiguous.
         ops = group[0].ops if len(group) == 1 else [op for p in group for op in p.ops]
@@ -334,7 +388,7 @@ class GroupCommitter:
         for p in group:
             fut = p.future
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(bool(p.ops) if p.prepare is not None else None)
 
     async def _rotate(self, old: WalWriter) -> None:
         """Seals the full segment (sync) and starts the next one (invariant 2 of wal.py)."""

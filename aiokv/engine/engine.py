@@ -8,12 +8,27 @@ and on a dict model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from aiokv.engine.batch_format import Op
 from aiokv.engine.commit import GroupCommitter
 from aiokv.engine.memtable import Entry
+from aiokv.family_options import FamilyOptions
+from aiokv.merge import MergeOperator
+
+
+class FamilyInfo(Protocol):
+    """What the facade reads of a live column family."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def opts(self) -> FamilyOptions: ...
+
+    @property
+    def op(self) -> MergeOperator | None: ...
 
 
 class Engine(Protocol):
@@ -48,13 +63,27 @@ class Engine(Protocol):
 
     def has_family(self, cf: int) -> bool: ...
 
+    @property
+    def families(self) -> Mapping[int, FamilyInfo]: ...
+
+    def family_id(self, name: str) -> int | None: ...
+
+    async def create_family(self, name: str, given: dict[str, Any]) -> int: ...
+
+    async def drop_family(self, cf: int) -> None: ...
+
+    def entry(self, cf: int, key: bytes) -> Entry | None:
+        """The key's newest visible state (PUT or PUT_EXPIRING, merges folded), or None."""
+
+    async def collect_expired(self) -> int: ...
+
     def check(self) -> None: ...
 
-    def stats_dict(self) -> dict[str, int]: ...
+    def stats_dict(self, cf: int = 0) -> dict[str, int]: ...
 
     async def flush(self) -> None: ...
 
-    async def compact_range(self, lo: bytes | None, hi: bytes | None) -> None: ...
+    async def compact_range(self, cf: int, lo: bytes | None, hi: bytes | None) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -9,6 +9,10 @@ Layout, chosen for CPython (see DESIGN.md, "Performance doctrine"):
 - Key order is kept by a SortedList; new keys are first appended to `_unindexed` and folded in
   in bulk (before an ordered read, or every FOLD_EVERY new keys), so that a put does not pay for
   ordering and a scan never waits for more than FOLD_EVERY insertions.
+- A MERGE entry needs the versions below it: while a key's newest entry is a MERGE, `_history`
+  keeps its older entries back to (and including) the newest non-MERGE one, snapshot or not.
+  Keys whose chain of operands grows past `merge_limit` are listed in `long_chains`, for the
+  engine to fold (it may need the sources below this memtable for the base).
 - A DELETE_RANGE is applied eagerly to the keys the memtable holds (a DELETE entry at the range's
   sequence number for each), so reads that hit the memtable never consult range tombstones; the
   range itself is kept in `range_dels` for the older data below this memtable.
@@ -16,6 +20,8 @@ Layout, chosen for CPython (see DESIGN.md, "Performance doctrine"):
 Invariant 1: for every key, the entries of `_history[key]` and then `table[key]` have strictly
 increasing sequence numbers.
 Invariant 2: the keys of `table` are exactly the keys of `_index` plus those of `_unindexed`.
+Invariant 3: while no snapshot is live (keep_history False), `_history` holds a key only if its
+newest entry is a MERGE, and then exactly its entries back to the newest non-MERGE one.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ Entry = tuple[int, bytes, int, int]  # kind, value, seq, expiry_ms
 PUT: Final = int(ValueKind.PUT)
 DELETE: Final = int(ValueKind.DELETE)
 DELETE_RANGE: Final = int(ValueKind.DELETE_RANGE)
+MERGE: Final = int(ValueKind.MERGE)
 PUT_EXPIRING: Final = int(ValueKind.PUT_EXPIRING)
 FOLD_EVERY: Final = 1024  # new keys folded at once: ~2 ms at 400K keys (SortedList.update)
 ENTRY_OVERHEAD: Final = 64  # bytes of dict slot, tuple and ints per entry, for size accounting
@@ -46,14 +53,21 @@ class Memtable:
         "_index",
         "_unindexed",
         "approximate_bytes",
+        "first_segment",
         "keep_history",
         "limit",
+        "long_chains",
+        "merge_limit",
         "range_dels",
         "table",
     )
 
-    def __init__(self, limit: int = 1 << 62) -> None:
+    def __init__(self, limit: int = 1 << 62, merge_limit: int = 64) -> None:
         self.limit = limit  # approximate_bytes at which the engine freezes it
+        self.merge_limit = merge_limit  # operands per key before it is listed in long_chains
+        self.long_chains: set[bytes] = set()
+        # Set by the engine: no WAL segment below this one holds this memtable's writes.
+        self.first_segment = 0
         self.table: dict[bytes, Entry] = {}
         self._history: dict[bytes, list[Entry]] = {}
         self._index = SortedList()
@@ -77,6 +91,8 @@ class Memtable:
                 self._fold()
         elif self.keep_history:
             self._history.setdefault(key, []).append(old)
+        elif old[0] == MERGE:
+            self._history.pop(key, None)  # invariant 3: the chain is shadowed now
         self.table[key] = (PUT, value, seq, 0)
         self.approximate_bytes += len(key) + len(value) + ENTRY_OVERHEAD
         return self.approximate_bytes >= self.limit
@@ -95,8 +111,16 @@ class Memtable:
             old = table.get(key)
             if old is None:
                 self._unindexed.append(key)
-            elif keep_history:
-                history.setdefault(key, []).append(old)
+            elif keep_history or kind == MERGE:
+                chain = history.get(key)
+                if chain is None:
+                    history[key] = [old]
+                else:
+                    chain.append(old)
+                    if kind == MERGE and len(chain) >= self.merge_limit and not keep_history:
+                        self.long_chains.add(key)
+            elif old[0] == MERGE:
+                history.pop(key, None)  # invariant 3: the chain is shadowed now
             table[key] = (kind, value, seq, expiry)
             self.approximate_bytes += len(key) + len(value) + ENTRY_OVERHEAD
             seq += 1
@@ -113,6 +137,8 @@ class Memtable:
                 continue
             if keep_history:
                 self._history.setdefault(key, []).append(old)
+            elif old[0] == MERGE:
+                self._history.pop(key, None)
             table[key] = (DELETE, b"", seq, 0)
 
     @property
@@ -128,8 +154,17 @@ class Memtable:
     def set_keep_history(self, keep: bool) -> None:
         """Starts keeping older entries, or forgets them once no snapshot or scan is live."""
         self.keep_history = keep
-        if not keep:
-            self._history.clear()
+        if not keep and self._history:
+            table = self.table
+            self._history = {
+                k: _chain_to_base(h) for k, h in self._history.items() if table[k][0] == MERGE
+            }
+
+    def replace_chain(self, key: bytes, entry: Entry) -> None:
+        """Replaces the key's newest entry and its chain by `entry` (a folded merge)."""
+        assert not self.keep_history and entry[2] == self.table[key][2]
+        self.table[key] = entry
+        self._history.pop(key, None)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -142,6 +177,14 @@ class Memtable:
             if old[2] <= seq:
                 return old
         return None
+
+    def versions_at(self, key: bytes, seq: int | None) -> list[Entry]:
+        """The key's entries with sequence number <= seq (None: all), newest first."""
+        e = self.table.get(key)
+        if e is None:
+            return []
+        out = [e, *reversed(self._history.get(key, ()))]
+        return out if seq is None else [x for x in out if x[2] <= seq]
 
     def range_deleted_at(self, key: bytes, seq: int) -> int:
         """The largest sequence number <= seq of a range tombstone covering key, or -1."""
@@ -187,3 +230,14 @@ class Memtable:
         for key, older in self._history.items():
             seqs = [e[2] for e in older] + [self.table[key][2]]
             assert seqs == sorted(set(seqs)), f"history of {key!r} not increasing: {seqs}"
+            if not self.keep_history:
+                assert self.table[key][0] == MERGE, f"history of {key!r} without a merge"
+                assert older == _chain_to_base(older), f"chain of {key!r} past its base"
+
+
+def _chain_to_base(older: list[Entry]) -> list[Entry]:
+    """`older` (oldest first) cut to start at its newest non-MERGE entry, if any."""
+    for i in range(len(older) - 1, -1, -1):
+        if older[i][0] != MERGE:
+            return older[i:]
+    return older

@@ -159,7 +159,7 @@ async def test_writes_to_a_poisoned_database_raise_background_error():
         ({"bloom_bits_per_key": 1.5}, aiokv.InvalidTypeError, "must be an int"),
         ({"filter": "cuckoo"}, aiokv.InvalidArgumentError, "filter must be one of"),
         ({"filter": ["bloom"]}, aiokv.InvalidArgumentError, "filter must be one of"),
-        ({"compaction": "tiered"}, aiokv.InvalidArgumentError, "compaction must be one of"),
+        ({"compaction": "universal"}, aiokv.InvalidArgumentError, "compaction must be one of"),
         ({"compaction_process": "yes"}, aiokv.InvalidTypeError, "must be a bool"),
         ({"l0_slowdown_trigger": 2, "l0_compaction_trigger": 4}, aiokv.InvalidArgumentError, "l0_"),
     ],

@@ -43,25 +43,38 @@ from aiokv.engine.commit import GroupCommitter
 from aiokv.engine.fs import FileLock, FileSystem, OsFileSystem, join
 from aiokv.engine.identity import ensure_identity
 from aiokv.engine.lsm.compaction import CompactionRun
-from aiokv.engine.lsm.compaction_worker import CompactionWorker
+from aiokv.engine.lsm.compaction_worker import CompactionWorker, can_run_in_worker
+from aiokv.engine.lsm.family import Family
 from aiokv.engine.lsm.filter import decode_filter
 from aiokv.engine.lsm.flush import flush_memtable
 from aiokv.engine.lsm.jobs import JobContext
-from aiokv.engine.lsm.picker import CompactionTask, LeveledOptions, apply, pick, pick_range
+from aiokv.engine.lsm.merge import NEEDS_MERGE
+from aiokv.engine.lsm.picker import CompactionTask, apply
 from aiokv.engine.lsm.recovery import delete_orphans, remove_unlisted_tables, replay_wal
 from aiokv.engine.lsm.scan import scan_chunk
 from aiokv.engine.lsm.stats import Stats
 from aiokv.engine.lsm.table_cache import BlockCache, TableCache, table_name
-from aiokv.engine.lsm.version import NUM_LEVELS, FileMeta
+from aiokv.engine.lsm.version import NUM_LEVELS, FileMeta, Version
 from aiokv.engine.lsm.version_edit import VersionEdit
 from aiokv.engine.lsm.versions import VersionSet
-from aiokv.engine.memtable import PUT, PUT_EXPIRING, Entry, Memtable
+from aiokv.engine.memtable import DELETE, MERGE, PUT, PUT_EXPIRING, Entry, Memtable
+from aiokv.engine.merge_fold import MAX_OPERANDS, fold, resolve
 from aiokv.engine.pool import run_in_pool
 from aiokv.engine.wal import WalWriter, list_segments, segment_name
 from aiokv.errors import (
+    BackgroundError,
+    ColumnFamilyError,
     InvalidArgumentError,
     LockedError,
     StorageIOError,
+)
+from aiokv.family_options import (
+    DEFAULT_FAMILY,
+    FamilyOptions,
+    decode,
+    encode,
+    for_new_family,
+    reconcile,
 )
 from aiokv.options import Options
 
@@ -92,12 +105,11 @@ class LsmEngine:
         self.fs: FileSystem = options.fs or OsFileSystem()
         self._pool = pool
         self._clock = options.clock
-        self._limit = options.write_buffer_size if path is not None else 1 << 62
-        self.mems: dict[int, Memtable] = {DEFAULT_CF: Memtable(self._limit)}
+        self.mems: dict[int, Memtable] = {}
         # Frozen memtables, newest first, each with the WAL segment that was current when it
-        # was frozen: once it is flushed, segments below that one hold nothing unflushed.
-        self.imms: dict[int, list[tuple[Memtable, int, int]]] = {DEFAULT_CF: []}
-        self.hot_table: dict[bytes, Entry] = self.mems[DEFAULT_CF].table
+        # was frozen (the next memtable's first segment) and the newest sequence it holds.
+        self.imms: dict[int, list[tuple[Memtable, int, int]]] = {}
+        self.families: dict[int, Family] = {}
         self._snapshots: dict[int, int] = {}  # seq -> how many holders
         self._lock: FileLock | None = None
         self.on_poison: Callable[[BaseException], None] | None = None
@@ -112,17 +124,8 @@ class LsmEngine:
         self._ctx = JobContext(
             self.fs, path or "", self._in_pool, options, self.tables, self.stats, self._clock
         )
-        self._lopts = LeveledOptions(
-            l0_compaction_trigger=options.l0_compaction_trigger,
-            l0_slowdown_trigger=options.l0_slowdown_trigger,
-            l0_stop_trigger=options.l0_stop_trigger,
-            max_bytes_for_level_base=options.max_bytes_for_level_base,
-            level_multiplier=options.level_multiplier,
-            target_file_size=options.target_file_size,
-            max_compaction_bytes=25 * options.target_file_size,
-        )
-        self._rdels: list[RangeDel] = []  # every range tombstone any source holds
-        self._plans: dict[int, Any] = {DEFAULT_CF: ((), [])}  # see _refresh_plan
+        self._rdels: dict[int, list[RangeDel]] = {}  # per family: every range tombstone
+        self._plans: dict[int, Any] = {}  # see _refresh_plan
         self._wal_number = 0  # the segment being written (or replayed)
         self._stall = 0
         self._stall_s = 0.0  # total time writers spent stalled (stats.stall_micros)
@@ -130,9 +133,15 @@ class LsmEngine:
         self._flush_wanted = asyncio.Event()
         self._compact_wanted = asyncio.Event()
         self._compaction_lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
+        self._family_lock = asyncio.Lock()  # one family created or dropped at a time
         self._tasks: list[asyncio.Task[None]] = []
         self._worker: CompactionWorker | None = None  # started on the first compaction
         self._closing = False
+        self._install_family(DEFAULT_CF, DEFAULT_FAMILY, reconcile(
+            DEFAULT_FAMILY, {}, self._default_given(), options.given
+        ), 0)  # fmt: skip
+        self.hot_table: dict[bytes, Entry] = self.mems[DEFAULT_CF].table
         self.committer: GroupCommitter = self._make_committer(None, 0)
 
     def _make_committer(self, wal: WalWriter | None, last_seq: int) -> GroupCommitter:
@@ -160,6 +169,7 @@ class LsmEngine:
         pool = ThreadPoolExecutor(max_workers=options.io_threads, thread_name_prefix="aiokv-io")
         engine = cls(path, options, pool)
         if path is None:
+            engine._load_families()
             return engine
         try:
             loop = asyncio.get_running_loop()
@@ -172,7 +182,8 @@ class LsmEngine:
             raise
         engine.committer = engine._make_committer(wal, last_seq)
         engine._wal_number = wal.number
-        engine._refresh_rdels(DEFAULT_CF)
+        for cf in engine.families:
+            engine._refresh_rdels(cf)
         engine._start_background()
         return engine
 
@@ -194,6 +205,7 @@ class LsmEngine:
                 ) from None
             ensure_identity(fs, path, "lsm", error_if_exists=self.options.error_if_exists)
             had_manifest = self.versions.recover()
+            self._load_families()
             last_seq, next_number = replay_wal(fs, path, self.versions, self._replay_into)
             delete_orphans(fs, path, self.versions.current.values(), had_manifest)
             self.versions.start_manifest()
@@ -218,17 +230,26 @@ class LsmEngine:
             mem.apply(ops, base_seq)
             if mem.range_dels and ops and any(op[0] == 3 for op in ops):
                 self._refresh_rdels(DEFAULT_CF)
+            if mem.long_chains:
+                self._fold_chains(DEFAULT_CF, mem)
             if mem.approximate_bytes >= mem.limit:
                 self._switch(DEFAULT_CF, base_seq + len(ops) - 1)
             return
         seq = base_seq
-        for cf, run in groupby(ops, key=lambda op: op.cf):
+        touched = set()
+        for cf, run in groupby(ops, key=_cf_of):
             part = list(run)
-            mems[cf].apply(part, seq)
+            target = mems.get(cf)
+            if target is not None:  # else dropped since the batch was made: its ops go nowhere
+                target.apply(part, seq)
+                touched.add(cf)
             seq += len(part)
-        for cf in set(map(_cf_of, ops)):
+        for cf in touched:
+            mem = mems[cf]
             self._refresh_rdels(cf)
-            if mems[cf].approximate_bytes >= mems[cf].limit:
+            if mem.long_chains:
+                self._fold_chains(cf, mem)
+            if mem.approximate_bytes >= mem.limit:
                 self._switch(cf, base_seq + len(ops) - 1)
 
     def memtable_full(self, last_seq: int) -> None:
@@ -237,10 +258,11 @@ class LsmEngine:
     def _switch(self, cf: int, last_seq: int) -> None:
         """Freezes the active memtable of `cf` (it holds sequence numbers <= last_seq)."""
         old = self.mems[cf]
-        new = Memtable(self._limit)
+        new = Memtable(old.limit, old.merge_limit)
         new.set_keep_history(bool(self._snapshots))
+        new.first_segment = self._next_segment()
         self.mems[cf] = new
-        self.imms[cf].insert(0, (old, self._next_segment(), last_seq))
+        self.imms[cf].insert(0, (old, new.first_segment, last_seq))
         if cf == DEFAULT_CF:
             self.hot_table = new.table
             self.committer.hot_put = new.put
@@ -274,8 +296,12 @@ class LsmEngine:
         return self._stall
 
     def _update_stall(self) -> None:
-        imms = max(len(v) for v in self.imms.values())
-        l0 = max(len(v.levels[0]) for v in self.versions.current.values())
+        imms = max(map(len, self.imms.values()))
+        current = self.versions.current
+        l0 = max(
+            (len(current[cf].levels[0]) for cf, f in self.families.items() if f.stalls_on_l0()),
+            default=0,
+        )
         o = self.options
         if self.error is not None:
             level = 0
@@ -317,7 +343,7 @@ class LsmEngine:
             return e[1]
         if kind == PUT_EXPIRING and e[3] > now_ms:
             return e[1]
-        return None
+        return NEEDS_MERGE if kind == MERGE else None
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -329,18 +355,118 @@ class LsmEngine:
             e = self._get_below(cf, key, seq)
             if e is None:
                 return None
-        return self._value(key, e, seq)
+        return self._value(cf, key, e, seq)
 
-    def _value(self, key: bytes, e: Entry, seq: int | None) -> bytes | None:
+    def _value(self, cf: int, key: bytes, e: Entry, seq: int | None) -> bytes | None:
         """What a read at `seq` sees of `key` given its newest entry `e` at or below seq."""
-        if self._rdels and self._range_deleted(key, e[2], seq):
+        if self._rdels[cf] and self._range_deleted(cf, key, e[2], seq):
             return None
         kind = e[0]
         if kind == PUT:
             return e[1]
         if kind == PUT_EXPIRING and e[3] > self._now_ms():
             return e[1]
+        if kind == MERGE:
+            return self._merged(cf, key, seq)
         return None
+
+    def entry(self, cf: int, key: bytes) -> Entry | None:
+        """The key's newest visible state as an entry (kind PUT or PUT_EXPIRING, merges
+        folded), or None when missing, deleted or expired: for expire() and ttl()."""
+        mem = self.mems[cf]
+        e = mem.table.get(key)
+        if e is None:
+            e = self._get_below(cf, key, None)
+            if e is None:
+                return None
+        if self._rdels[cf] and self._range_deleted(cf, key, e[2], None):
+            return None
+        kind = e[0]
+        now = self._now_ms()
+        if kind == MERGE:
+            chain = self._merge_chain(cf, key, None)
+            value = self._merged(cf, key, None, chain)
+            if value is None:
+                return None
+            base = chain[-1]
+            if base[0] == PUT_EXPIRING and base[3] > now:  # the value changes when it expires
+                return (PUT_EXPIRING, value, e[2], base[3])
+            return (PUT, value, e[2], 0)
+        if kind == PUT or (kind == PUT_EXPIRING and e[3] > now):
+            return e
+        return None
+
+    def _merge_chain(self, cf: int, key: bytes, seq: int | None) -> list[Entry]:
+        """The key's versions at `seq`, newest first, down to the newest non-MERGE one (a
+        version a range tombstone covers ends the chain as a DELETE)."""
+        chain: list[Entry] = []
+        covered = self._range_deleted if self._rdels[cf] else None
+
+        def add(entries: list[Entry]) -> bool:  # True once the chain has its base
+            for e in entries:
+                if covered is not None and covered(cf, key, e[2], seq):
+                    chain.append((DELETE, b"", e[2], 0))
+                    return True
+                chain.append(e)
+                if e[0] != MERGE:
+                    return True
+            return False
+
+        if add(self.mems[cf].versions_at(key, seq)):
+            return chain
+        for imm, _, _ in self.imms[cf]:
+            if add(imm.versions_at(key, seq)):
+                return chain
+        l0, levels = self._plans[cf]
+        tables = self.tables
+        for f in l0:
+            if f.smallest <= key <= f.largest:
+                h = tables.get(f.number)
+                if add(h.table.versions(key, seq, h.block)):
+                    return chain
+        for files, largests in levels:
+            i = bisect_left(largests, key)
+            if i < len(files) and files[i].smallest <= key:
+                h = tables.get(files[i].number)
+                if add(h.table.versions(key, seq, h.block)):
+                    return chain
+        return chain
+
+    def _merged(
+        self, cf: int, key: bytes, seq: int | None, chain: list[Entry] | None = None
+    ) -> bytes | None:
+        """The value of a key whose newest version is a merge operand: folded on read.  The
+        operator's exception, if it raises, reaches the caller; nothing is changed."""
+        op = self.families[cf].op
+        if op is None:
+            raise InvalidArgumentError(
+                f"column family {self.families[cf].name!r} holds merge operands but has no "
+                "merge operator"
+            )
+        if chain is None:
+            chain = self._merge_chain(cf, key, seq)
+        return resolve(op, key, chain, self._now_ms())
+
+    def _fold_chains(self, cf: int, mem: Memtable) -> None:
+        """Folds the operand chains past MAX_OPERANDS (RocksDB's max_successive_merges):
+        a read of the key folds everything down to its base once, and its result replaces
+        the chain.  Skipped while a snapshot is live (it may read an operand in between)
+        or when the operator raises (the chain stays; the next read surfaces the error)."""
+        keys = mem.long_chains
+        mem.long_chains = set()
+        op = self.families[cf].op
+        if op is None or mem.keep_history:
+            return
+        now = self._now_ms()
+        for key in keys:
+            if mem.table[key][0] != MERGE:
+                continue
+            try:
+                folded = fold(op, key, self._merge_chain(cf, key, None), now, True)
+            except Exception:
+                self.stats.merge_failures += 1
+                continue
+            mem.replace_chain(key, folded[0])
 
     def get_latest(self, key: bytes) -> bytes | None:
         """get(DEFAULT_CF, key, None) for a checked key the active memtable does not hold:
@@ -353,7 +479,7 @@ class LsmEngine:
             e = self._table_get(DEFAULT_CF, key, None)
             if e is None:
                 return None
-        return self._value(key, e, None)
+        return self._value(DEFAULT_CF, key, e, None)
 
     def _get_below(self, cf: int, key: bytes, seq: int | None) -> Entry | None:
         for imm, _, _ in self.imms[cf]:
@@ -388,23 +514,22 @@ class LsmEngine:
         levels = [(v.levels[lv], v.largests[lv]) for lv in range(1, NUM_LEVELS) if v.levels[lv]]
         self._plans[cf] = (v.levels[0], levels)
 
-    def _range_deleted(self, key: bytes, eseq: int, seq: int | None) -> bool:
+    def _range_deleted(self, cf: int, key: bytes, eseq: int, seq: int | None) -> bool:
         top = seq if seq is not None else 1 << 64
-        return any(s <= key < e and eseq < t <= top for s, e, t in self._rdels)
+        return any(s <= key < e and eseq < t <= top for s, e, t in self._rdels[cf])
 
     def _refresh_rdels(self, cf: int) -> None:
-        """Called after every change of sources: also rebuilds the read plan."""
+        """Called after every change of a family's sources: also rebuilds its read plan."""
+        if cf not in self.families:
+            return  # dropped while a job ran
         self._refresh_plan(cf)
-        out: list[RangeDel] = []
-        for c, mem in self.mems.items():
-            out += mem.range_dels
-            for imm, _, _ in self.imms[c]:
-                out += imm.range_dels
-        for v in self.versions.current.values():
-            for _, f in v.files():
-                if f.range_dels:
-                    out += self.tables.get(f.number).table.range_dels
-        self._rdels = out
+        out: list[RangeDel] = list(self.mems[cf].range_dels)
+        for imm, _, _ in self.imms[cf]:
+            out += imm.range_dels
+        for _, f in self.versions.current[cf].files():
+            if f.range_dels:
+                out += self.tables.get(f.number).table.range_dels
+        self._rdels[cf] = out
 
     def get_many(self, cf: int, keys: list[bytes], seq: int | None) -> list[bytes | None]:
         get = self.get
@@ -452,6 +577,7 @@ class LsmEngine:
         self._tasks = [
             loop.create_task(self._flush_loop(), name="aiokv-flush"),
             loop.create_task(self._compact_loop(), name="aiokv-compaction"),
+            loop.create_task(self._ttl_gc_loop(), name="aiokv-ttl-gc"),
         ]
         if any(self.imms.values()):
             self._flush_wanted.set()
@@ -463,19 +589,26 @@ class LsmEngine:
             while not self._closing:
                 await self._flush_wanted.wait()
                 self._flush_wanted.clear()
-                for cf, imms in self.imms.items():
-                    while imms and self.error is None and not self._closing:
-                        await self._flush_oldest(cf)
+                for cf in list(self.imms):
+                    while self.imms.get(cf) and self.error is None and not self._closing:
+                        async with self._flush_lock:
+                            if self.imms.get(cf):  # the family may have gone meanwhile
+                                await self._flush_oldest(cf)
         except asyncio.CancelledError:
             raise
         except BaseException as e:
             self.poison(e)
 
     async def _flush_oldest(self, cf: int) -> None:
-        mem, wal_number, last_seq = self.imms[cf][-1]
+        mem, _, last_seq = self.imms[cf][-1]
         number = self.versions.new_file_number()
-        meta = await flush_memtable(self._ctx, mem, number)
-        edit = VersionEdit(log_number=wal_number, last_seq=last_seq)
+        fam = self.families[cf]
+        meta = await flush_memtable(fam.ctx, mem, number, fam.op, not self._snapshots)
+        edit = VersionEdit(
+            log_number=self._log_number_after(mem),
+            last_seq=last_seq,
+            family_flushed=[(cf, last_seq)],
+        )
         if meta is not None:  # synced with its directory entry by flush_memtable
             edit.new_files.append((cf, 0, meta))
         await self.versions.log_and_apply(edit, self._in_pool)
@@ -486,6 +619,16 @@ class LsmEngine:
         self._update_stall()
         self._compact_wanted.set()
         await self._delete_segments_below(self.versions.log_number)
+
+    def _log_number_after(self, flushed: Memtable) -> int:
+        """The oldest WAL segment still needed once `flushed` is in a table: the first
+        segment of the oldest memtable of any family that holds data (one WAL serves all)."""
+        needed = self._wal_number_now()
+        for cf, mem in self.mems.items():
+            for m in (mem, *(m for m, _, _ in self.imms[cf] if m is not flushed)):
+                if m.table or m.range_dels:
+                    needed = min(needed, m.first_segment)
+        return needed
 
     async def _delete_segments_below(self, log_number: int) -> None:
         # Listing and unlinking are cheap metadata calls, made inline: a pool job can wait
@@ -503,16 +646,24 @@ class LsmEngine:
             while not self._closing:
                 await self._compact_wanted.wait()
                 self._compact_wanted.clear()
+                idle: set[int] = set()
                 while self.error is None and not self._closing:
-                    async with self._compaction_lock:
-                        v = self.versions.current[DEFAULT_CF]
-                        pointers = {
-                            lv: k for (c, lv), k in self.versions.pointers.items() if c == 0
-                        }
-                        task = pick(v, self._lopts, cf=DEFAULT_CF, pointers=pointers)
-                        if task is None:
-                            break
-                        await self._run_task(task)
+                    # Round robin over the families: each compacts independently, one task
+                    # at a time, until none has anything to do.
+                    fams = [cf for cf in self.families if cf not in idle]
+                    if not fams:
+                        break
+                    for cf in fams:
+                        async with self._compaction_lock:
+                            fam = self.families.get(cf)
+                            task = None
+                            if fam is not None and self.error is None and not self._closing:
+                                v = self.versions.current[cf]
+                                task = fam.pick(v, self.versions.pointers, self._now_ms())
+                            if task is None:
+                                idle.add(cf)
+                                continue
+                            await self._run_task(task)
         except asyncio.CancelledError:
             raise
         except BaseException as e:
@@ -521,19 +672,24 @@ class LsmEngine:
     async def _run_task(self, task: CompactionTask) -> set[int]:
         """Runs a task and installs its result; returns the numbers of the tables it wrote."""
         cf = task.cf
-        if task.is_move:
+        fam = self.families[cf]
+        if task.is_drop:
+            edit = apply(self.versions.current[cf], task, [])
+            self.stats.fifo_drops += len(task.inputs)
+        elif task.is_move:
             edit = apply(self.versions.current[cf], task, list(task.inputs))
             self.stats.trivial_moves += 1
         else:
-            if self._use_worker():
-                outputs = await self._run_in_worker(task)
+            if self._use_worker() and can_run_in_worker(fam.op):
+                outputs = await self._run_in_worker(fam, task)
             else:
                 run = CompactionRun(
-                    self._ctx,
+                    fam.ctx,
                     task,
                     self.versions.current[cf],
                     list(self._snapshots),
                     self.versions.new_file_number,
+                    merge_operator=fam.op,
                 )
                 outputs = await run.run()
             self.stats.compaction_bytes_read += sum(f.size for _, f in task.all_files())
@@ -552,31 +708,27 @@ class LsmEngine:
             and type(self.fs) is OsFileSystem
         )
 
-    async def _run_in_worker(self, task: CompactionTask) -> list[FileMeta]:
+    async def _run_in_worker(self, fam: Family, task: CompactionTask) -> list[FileMeta]:
         if self._worker is None:
             self._worker = CompactionWorker()
         # Outputs are cut at the target size, so they number at most this many.
         count = task.input_bytes // task.target_file_size + 16
         numbers = [self.versions.new_file_number() for _ in range(count)]
-        o = self.options
-        opts: dict[str, Any] = {
-            "block_size": o.block_size,
-            "filter": o.filter,
-            "bloom_bits_per_key": o.bloom_bits_per_key,
-        }
         outputs, counters = await self._worker.run(
             self.path,
-            opts,
+            fam.worker_options(),
             task,
             self.versions.current[task.cf],
             list(self._snapshots),
             numbers,
             self._now_ms(),
+            merge_operator=fam.op,
         )
         s = self.stats
         s.compaction_bytes_written += counters["compaction_bytes_written"]
         s.bytes_written += counters["bytes_written"]
         s.bytes_read += counters["bytes_read"]
+        s.merge_failures += counters.get("merge_failures", 0)
         return list(outputs)
 
     async def _delete_tables(self, numbers: set[int]) -> None:
@@ -599,16 +751,19 @@ class LsmEngine:
             await asyncio.sleep(0.001)
         self._raise_if_poisoned()
 
-    async def compact_range(self, lo: bytes | None, hi: bytes | None) -> None:
-        """Flushes, then compacts every table overlapping [lo, hi] down to one level."""
+    async def compact_range(self, cf: int, lo: bytes | None, hi: bytes | None) -> None:
+        """Flushes, then compacts every table of `cf` overlapping [lo, hi] down to one level
+        (tiered: everything into one run; FIFO: nothing is rewritten)."""
         if self.path is None:
             return
         await self.flush()
         written: set[int] = set()
         while self.error is None:
             async with self._compaction_lock:
-                v = self.versions.current[DEFAULT_CF]
-                task = pick_range(v, self._lopts, lo, hi, cf=DEFAULT_CF)
+                fam = self.families.get(cf)
+                if fam is None:
+                    raise ColumnFamilyError("the column family was dropped")
+                task = fam.pick_range(self.versions.current[cf], lo, hi)
                 if task is None:
                     break
                 written |= await self._run_task(task)
@@ -617,15 +772,17 @@ class LsmEngine:
         # bottommost_level_compaction=kForceOptimized does.
         while self.error is None:
             async with self._compaction_lock:
-                v = self.versions.current[DEFAULT_CF]
+                fam = self.families.get(cf)
+                if fam is None:
+                    raise ColumnFamilyError("the column family was dropped")
+                v = self.versions.current[cf]
                 level = max((lv for lv in range(NUM_LEVELS) if v.levels[lv]), default=0)
                 todo = [f for f in v.overlapping(level, lo, hi) if f.number not in written]
                 if level == 0 or not todo:
                     break
                 f = todo[0]
                 task = CompactionTask(
-                    DEFAULT_CF, level, level, (f,), (), True, "manual", 0.0,
-                    self._lopts.target_file_size,
+                    cf, level, level, (f,), (), True, "manual", 0.0, fam.opts.target_file_size,
                 )  # fmt: skip
                 written |= await self._run_task(task)
                 written.add(f.number)
@@ -634,14 +791,154 @@ class LsmEngine:
 
     def _raise_if_poisoned(self) -> None:
         if self.error is not None:
-            from aiokv.errors import BackgroundError
-
             raise BackgroundError(self.error)
 
-    # -- families (issue 4 adds creation) -------------------------------------------------------
+    # -- TTL garbage collection -----------------------------------------------------------------
+
+    async def _ttl_gc_loop(self) -> None:
+        interval = self.options.ttl_gc_interval
+        try:
+            while not self._closing:
+                await asyncio.sleep(interval)
+                if self.error is None and not self._closing:
+                    await self.collect_expired()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            self.poison(e)
+
+    async def collect_expired(self) -> int:
+        """Rewrites (or, FIFO, drops) every table holding entries expired by the clock now,
+        so that expired data leaves the disk even when nothing is written.  Returns the
+        number of tasks run."""
+        if self.path is None:
+            return 0
+        done = 0
+        now = self._now_ms()
+        for cf in list(self.families):
+            written: set[int] = set()
+            while self.error is None and not self._closing:
+                async with self._compaction_lock:
+                    fam = self.families.get(cf)
+                    if fam is None:
+                        break
+                    task = fam.pick_expired(self.versions.current[cf], now, written)
+                    if task is None:
+                        break
+                    written |= await self._run_task(task)
+                    written |= {f.number for f in task.inputs}
+                    self.stats.ttl_gc_tasks += 1
+                    done += 1
+        self._raise_if_poisoned()
+        return done
+
+    # -- families -------------------------------------------------------------------------------
 
     def has_family(self, cf: int) -> bool:
-        return cf in self.mems
+        return cf in self.families
+
+    def family_id(self, name: str) -> int | None:
+        for cf, fam in self.families.items():
+            if fam.name == name:
+                return cf
+        return None
+
+    def _default_given(self) -> dict[str, Any]:
+        o = self.options
+        given = {f: getattr(o, f) for f in o.given}
+        given.update(o.column_families.get(DEFAULT_FAMILY, {}))
+        return given
+
+    def _install_family(self, cf: int, name: str, fo: FamilyOptions, first_segment: int) -> None:
+        """Makes a family live in memory: its memtable, read plan and job context."""
+        self.families[cf] = Family(cf, name, fo, self._ctx)
+        limit = fo.write_buffer_size if self.path is not None else 1 << 62
+        mem = self.mems.get(cf)
+        if mem is None:
+            mem = Memtable(limit, MAX_OPERANDS)
+            mem.set_keep_history(bool(self._snapshots))
+            self.mems[cf] = mem
+            self.imms[cf] = []
+        else:  # the default family, made (empty) before its options were read
+            mem.limit = limit
+        mem.first_segment = first_segment
+        self._rdels[cf] = []
+        self.versions.current.setdefault(cf, Version())
+        self._refresh_rdels(cf)
+
+    def _load_families(self) -> None:
+        """At open: every family the manifest lists, with its reconciled options, then the
+        families `column_families` names that do not exist yet (recorded by the manifest
+        that open writes next)."""
+        o = self.options
+        vs = self.versions
+        first = vs.log_number
+        for cf, (name, blob) in sorted(vs.families.items()):
+            persisted = decode(blob)
+            if cf == DEFAULT_CF:
+                given = self._default_given()
+                names = o.given | set(o.column_families.get(DEFAULT_FAMILY, {}))
+                fo = reconcile(name, persisted, given, frozenset(names))
+            else:
+                given = dict(o.column_families.get(name, {}))
+                fo = reconcile(name, persisted, given, frozenset(given))
+            self._install_family(cf, name, fo, first)
+            vs.families[cf] = (name, encode(fo))
+        for name, new_given in o.column_families.items():
+            if self.family_id(name) is None:
+                fo = for_new_family(o, new_given)
+                cf = vs.max_family_id + 1
+                vs.max_family_id = cf
+                vs.families[cf] = (name, encode(fo))
+                self._install_family(cf, name, fo, first)
+        self.hot_table = self.mems[DEFAULT_CF].table
+
+    async def create_family(self, name: str, given: dict[str, Any]) -> int:
+        """Creates a family (synced in the manifest before it returns); returns its id."""
+        fo = for_new_family(self.options, given)
+        async with self._family_lock:
+            if self.family_id(name) is not None:
+                raise ColumnFamilyError(f"column family {name!r} already exists")
+            self._raise_if_poisoned()
+            vs = self.versions
+            cf = vs.max_family_id + 1
+            if self.path is not None:
+                edit = VersionEdit(added_families=[(cf, name, encode(fo))], max_family_id=cf)
+                try:
+                    await vs.log_and_apply(edit, self._in_pool)
+                except OSError as e:
+                    self.poison(e)
+                    raise StorageIOError(f"recording column family {name!r} failed: {e}", e) from e
+            else:
+                vs.max_family_id = cf
+                vs.families[cf] = (name, encode(fo))
+            self._install_family(cf, name, fo, self._wal_number_now())
+            return cf
+
+    async def drop_family(self, cf: int) -> None:
+        """Drops a family: it leaves reads and writes at once, its tables once the manifest
+        says so.  Its ops still in WAL segments are skipped by any later replay."""
+        async with self._family_lock, self._flush_lock, self._compaction_lock:
+            fam = self.families.pop(cf)
+            self._raise_if_poisoned()
+            mems = (self.mems.pop(cf), *(m for m, _, _ in self.imms.pop(cf)))
+            for m in mems:
+                m.set_keep_history(False)
+            self._rdels.pop(cf, None)
+            self._plans.pop(cf, None)
+            if self.path is None:
+                self.versions.families.pop(cf, None)
+                self.versions.current.pop(cf, None)
+                return
+            try:
+                obsolete = await self.versions.log_and_apply(
+                    VersionEdit(dropped_families=[cf]), self._in_pool
+                )
+            except OSError as e:
+                self.poison(e)
+                raise StorageIOError(f"dropping column family {fam.name!r} failed: {e}", e) from e
+            self._update_stall()
+            await self._delete_tables(obsolete)
 
     def check(self) -> None:
         for mem in self.mems.values():
@@ -649,18 +946,20 @@ class LsmEngine:
         for v in self.versions.current.values():
             v.check()
 
-    def stats_dict(self) -> dict[str, int]:
+    def stats_dict(self, cf: int = DEFAULT_CF) -> dict[str, int]:
+        """The database's counters, with the tables and bytes per level of family `cf`."""
         s = self.stats.as_dict()
         useful, useless, positive = self.tables.filter_counters()
         s["filter_useful"] += useful
         s["filter_useless"] += useless
         s["filter_positive"] += positive
-        v = self.versions.current[DEFAULT_CF]
+        v = self.versions.current[cf]
         for level in range(NUM_LEVELS):
             s[f"l{level}_tables"] = len(v.levels[level])
             s[f"l{level}_bytes"] = v.level_size(level)
         s["memtables_frozen"] = sum(len(x) for x in self.imms.values())
         s["block_cache_bytes"] = self.block_cache.used
+        s["column_families"] = len(self.families)
         return s
 
     # -- shutdown -------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ from aiokv.engine.lsm.runs import Run
 
 PUT: Final = int(ValueKind.PUT)
 PUT_EXPIRING: Final = int(ValueKind.PUT_EXPIRING)
+MERGE: Final = int(ValueKind.MERGE)
+# The value of a key whose newest version is a merge operand: the scan folds it by a point
+# read once the merge decided the key wins.  Compared by identity; no stored value is it.
+NEEDS_MERGE: Final = bytes(bytearray(b"<merge>"))
 
 
 class Piece(NamedTuple):
@@ -46,7 +50,10 @@ def resolve_run(run: Run, seq: int, now_ms: int) -> Piece:
         prev = k
         keys.append(k)
         seqs.append(s)
-        values.append(v if kind == PUT or (kind == PUT_EXPIRING and exp > now_ms) else None)
+        if kind == PUT or (kind == PUT_EXPIRING and exp > now_ms):
+            values.append(v)
+        else:
+            values.append(NEEDS_MERGE if kind == MERGE else None)
     return Piece(keys, values, seqs, run.truncated)
 
 

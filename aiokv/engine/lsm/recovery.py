@@ -43,7 +43,13 @@ def replay_wal(
         if n < log_number:
             fs.remove(join(path, segment_name(n)))  # invariant 1
     numbers = [n for n in numbers if n >= log_number]
-    last_seq = versions.flushed_seq
+    # Each family's tables hold its ops up to its own flushed sequence number.  An op of a
+    # family dropped since is skipped (a family's creation is synced before its first op).
+    flushed = {cf: versions.family_flushed.get(cf, 0) for cf in versions.families}
+    # Sequence numbers are global and contiguous across records.  The first record kept may
+    # start anywhere at or below the oldest unflushed op: segments wholly flushed for every
+    # family are gone.
+    last_seq: int | None = None
     replay = None
     for i, number in enumerate(numbers):
         replay = read_segment(fs, path, number)
@@ -54,16 +60,11 @@ def replay_wal(
                 base, ops = decode_payload(rec.payload)
             except BatchDecodeError as e:
                 raise CorruptionError(replay.path, rec.offset, e.detail) from None
-            if base + len(ops) - 1 <= last_seq:
-                continue  # already applied, or already in a table: replay is idempotent
-            if base <= last_seq:
-                ops = ops[last_seq + 1 - base :]
-                base = last_seq + 1
-            if base != last_seq + 1:
+            if last_seq is not None and base != last_seq + 1:
                 raise CorruptionError(
                     replay.path, rec.offset, f"sequence {base} follows {last_seq}"
                 )
-            apply(number, ops, base)
+            _apply_unflushed(number, ops, base, flushed, apply)
             last_seq = base + len(ops) - 1
         if replay.torn_at is not None and i != len(numbers) - 1:
             raise CorruptionError(
@@ -75,7 +76,32 @@ def replay_wal(
         # follows it: wal.py invariant 2, every segment but the last is whole.
         seal_last(fs, path, numbers[-1], replay.torn_at)
     # Never below the log number: a segment under it would be taken as flushed next time.
+    last_seq = max(last_seq or 0, versions.flushed_seq)
     return last_seq, max(numbers[-1] + 1 if numbers else 1, log_number, 1)
+
+
+def _apply_unflushed(
+    number: int,
+    ops: list[Op],
+    base: int,
+    flushed: dict[int, int],
+    apply: Callable[[int, list[Op], int], None],
+) -> None:
+    """Applies the ops no table holds yet, in runs of consecutive sequence numbers."""
+    keep = [flushed.get(op.cf, 1 << 64) < base + i for i, op in enumerate(ops)]
+    if all(keep):
+        apply(number, ops, base)
+        return
+    i = 0
+    while i < len(ops):
+        if not keep[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(ops) and keep[j]:
+            j += 1
+        apply(number, ops[i:j], base + i)
+        i = j
 
 
 def seal_last(fs: FileSystem, path: str, number: int, torn_at: int | None) -> None:

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
 from aiokv.engine.batch_format import ValueKind
-from aiokv.engine.lsm.merge import Piece, merge_pieces, resolve_run, reversed_piece
+from aiokv.engine.lsm.merge import NEEDS_MERGE, Piece, merge_pieces, resolve_run, reversed_piece
 from aiokv.engine.lsm.runs import gather
 from aiokv.engine.lsm.version import NUM_LEVELS
 from aiokv.engine.memtable import Memtable
@@ -68,15 +68,19 @@ def scan_chunk(
     keys, values, seqs, last = merge_pieces(pieces, reverse, limit)
     if last is None:
         return [], None
-    if engine._rdels:
+    if engine._rdels[cf]:
         rd = engine._range_deleted
         out = [
             (k, val)
             for k, val, s in zip(keys, values, seqs, strict=True)
-            if val is not None and not rd(k, s, seq)
+            if val is not None and not rd(cf, k, s, seq)
         ]
     else:
         out = [(k, val) for k, val in zip(keys, values, strict=True) if val is not None]
+    if NEEDS_MERGE in values:  # == finds it cheaply; `is` below tells it from equal values
+        merged = engine._merged
+        folded = [(k, merged(cf, k, seq) if v is NEEDS_MERGE else v) for k, v in out]
+        out = [(k, v) for k, v in folded if v is not None]
     return out, last
 
 

@@ -270,6 +270,28 @@ class Table:
                 return None
             j = 0
 
+    def versions(
+        self, key: bytes, seq: int | None, block_of: Callable[[int], Block]
+    ) -> list[Entry]:
+        """Every entry of `key` with seq <= `seq` (None: all), newest first (merge reads)."""
+        if key < self._lo or key > self._hi:
+            return []
+        f = self.filter
+        if f is not None and not f.may_contain(key):
+            return []
+        i = bisect_left(self.index_keys, key)
+        out: list[Entry] = []
+        while i < self.block_count:
+            b = block_of(i)
+            keys = b.keys
+            j = bisect_left(keys, key)
+            end = bisect_right(keys, key, j)
+            out += [b.entry(k) for k in range(j, end) if seq is None or b.seqs[k] <= seq]
+            if end < len(keys):
+                break
+            i += 1  # the versions may go on in the next block
+        return out
+
     def tombstone_seq(self, key: bytes, seq: int | None = None) -> int:
         """The highest seq (<= `seq`) of this table's range tombstones covering key, or 0."""
         hi = bisect_right(self._rd_starts, key)

@@ -28,6 +28,10 @@ class Stats:
         stalls_stop: writes that waited for a flush or compaction to make room.
         stall_micros: total time writers spent delayed or waiting.
         table_opens: tables opened (mapped and their index and filter decoded).
+        merge_failures: merge operand chains a flush, compaction or write-time fold left
+            unfolded because the merge operator raised (reads of the key surface the error).
+        fifo_drops: tables FIFO compaction deleted whole (past the family's ttl or size).
+        ttl_gc_tasks: tables the TTL GC task rewrote or dropped because entries expired.
     """
 
     block_cache_hits: int = 0
@@ -47,6 +51,9 @@ class Stats:
     stalls_stop: int = 0
     stall_micros: int = 0
     table_opens: int = 0
+    merge_failures: int = 0
+    fifo_drops: int = 0
+    ttl_gc_tasks: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

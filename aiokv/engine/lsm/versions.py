@@ -45,6 +45,11 @@ class VersionSet:
         self.log_number = 0  # WAL segments below it are flushed
         self.flushed_seq = 0  # the largest sequence number in any table
         self.pointers: dict[tuple[int, int], bytes] = {}
+        # Live families: id -> (name, persisted options blob); ids are never reused.
+        self.families: dict[int, tuple[str, bytes]] = {0: ("default", b"")}
+        self.max_family_id = 0
+        # Per family: every op with a sequence number up to this is in its tables.
+        self.family_flushed: dict[int, int] = {}
         self._writer: ManifestWriter | None = None
         self._lock = asyncio.Lock()
         self._inflight: set[asyncio.Future[set[int]]] = set()
@@ -66,6 +71,11 @@ class VersionSet:
         self.log_number = rec.log_number
         self.flushed_seq = rec.last_seq
         self.pointers = dict(rec.compact_pointers)
+        self.families = dict(rec.families)
+        self.max_family_id = rec.max_family_id
+        self.family_flushed = dict(rec.family_flushed)
+        for cf in self.families:
+            self.current.setdefault(cf, Version())
         return True
 
     def start_manifest(
@@ -86,6 +96,11 @@ class VersionSet:
             log_number=self.log_number,
             next_file_number=self.next_file_number,
             last_seq=self.flushed_seq,
+            max_family_id=self.max_family_id,
+        )
+        edit.added_families.extend((cf, n, o) for cf, (n, o) in sorted(self.families.items()))
+        edit.family_flushed.extend(
+            (cf, self.family_flushed.get(cf, 0)) for cf in sorted(self.families)
         )
         for cf, v in sorted(self.current.items()):
             edit.new_files.extend((cf, level, f) for level, f in v.files())
@@ -126,6 +141,14 @@ class VersionSet:
             await in_pool(self._writer.append, edit)
             # No await from here to the end of the swap: readers see the old or new state.
             before = self._all_numbers()
+            for cf, name, blob in edit.added_families:
+                self.families[cf] = (name, blob)
+                self.current.setdefault(cf, Version())
+                self.max_family_id = max(self.max_family_id, cf)
+            for cf, seq in edit.family_flushed:
+                self.family_flushed[cf] = max(self.family_flushed.get(cf, 0), seq)
+            if edit.max_family_id is not None:
+                self.max_family_id = max(self.max_family_id, edit.max_family_id)
             touched = {cf for cf, _, _ in edit.new_files} | {cf for cf, _, _ in edit.deleted_files}
             for cf in touched:
                 self.current.setdefault(cf, Version())
@@ -139,6 +162,12 @@ class VersionSet:
                 self.flushed_seq = max(self.flushed_seq, edit.last_seq)
             for cf, level, key in edit.compact_pointers:
                 self.pointers[(cf, level)] = key
+            for cf in edit.dropped_families:
+                # Its tables leave every current Version: they come back as obsolete.
+                self.families.pop(cf, None)
+                self.family_flushed.pop(cf, None)
+                self.current.pop(cf, None)
+                self.pointers = {k: v for k, v in self.pointers.items() if k[0] != cf}
             obsolete = before - self._all_numbers()
             if self._writer.size > MANIFEST_ROLL_SIZE:
                 number = self.new_file_number()
