@@ -337,7 +337,7 @@ class Simulator:
         cfg["fifo_size"] = self.fifo.max_table_files_size
         runs = len(sorted_runs(v))
         if self.style == "tiered":
-            within = runs < max(self.tiered.run_trigger, self.tiered.min_merge_width)
+            within = runs <= max(self.tiered.run_trigger, self.tiered.min_merge_width - 1)
         elif self.style == "fifo":
             within = v.total_size() <= self.fifo.max_table_files_size or len(v.levels[0]) == 1
         else:

@@ -135,7 +135,7 @@ CASES = [
     # the first start run with a wide enough window wins, not the newest
     ([1, 9, 9, 100], [], {}, ("tiered-ratio", [1, 2], 0)),
     # size_ratio widens what counts as alike
-    ([10, 11, 30, 100], [], {}, ("tiered-count", [0, 1], 0)),
+    ([10, 11, 30, 100, 300], [], {}, ("tiered-count", [0, 1], 0)),
     ([10, 11, 30, 100], [], {"size_ratio": 10}, ("tiered-ratio", [0, 1], 0)),
     # min_merge_width: a pair is not enough
     ([1, 1, 50, 50, 50, 1000], [], {"min_merge_width": 3}, ("tiered-ratio", [2, 3, 4], 0)),
@@ -341,7 +341,8 @@ class Store:
         self.seq = 0
         self.number = 1_000_000
         self.reasons: list[str] = []
-        self.bound = max(opts.run_trigger, opts.min_merge_width)  # runs left once settled
+        # runs left once settled, plus one
+        self.bound = max(opts.run_trigger, opts.min_merge_width - 1) + 1
 
     def _table(self, kv: dict[int, int]) -> FileMeta:
         self.number += 1
