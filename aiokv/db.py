@@ -48,6 +48,10 @@ def _check_durability(sync: Any, buffered: Any) -> None:
         raise InvalidArgumentError("a write is either sync=True or buffered=True, not both")
 
 
+def _accept(operand: bytes) -> None:
+    """check_operand of an operator that has none."""
+
+
 def _closed() -> AiokvError:
     return ClosedError("database is closed")
 
@@ -128,6 +132,11 @@ class DB:
         self._default = ColumnFamily(self, DEFAULT_FAMILY, DEFAULT_CF)
         # The put fast path writes plain PUTs: not when the default family stamps a TTL.
         self._plain_default = engine.families[DEFAULT_CF].opts.ttl is None
+        # The merge fast path: the default family's operator check (a no-op without one).
+        op = engine.families[DEFAULT_CF].op
+        self._default_check: Callable[[bytes], Any] | None = (
+            None if op is None else getattr(op, "check_operand", None) or _accept
+        )
         # None while usable; else makes the error every call raises (closed or poisoned).
         self._bad: Callable[[], AiokvError] | None = None
         self._closed = False
@@ -390,6 +399,15 @@ class DB:
             raise self._bad()
         if key.__class__ is not bytes or not 0 < len(key) <= self._max_key:
             key = self._key(key)
+        c = self._committer
+        check = self._default_check
+        if (
+            cf is None and not sync and not buffered and c.inline_ok and check is not None
+            and operand.__class__ is bytes and len(operand) <= self._max_value
+        ):  # fmt: skip
+            check(operand)
+            c.merge_inline(DEFAULT_CF, key, operand)
+            return
         cfid = self._cf_id(cf)
         value = self._operand(cfid, operand)
         _check_durability(sync, buffered)

@@ -97,6 +97,26 @@ class Memtable:
         self.approximate_bytes += len(key) + len(value) + ENTRY_OVERHEAD
         return self.approximate_bytes >= self.limit
 
+    def merge(self, key: bytes, operand: bytes, seq: int) -> bool:
+        """Applies a single MERGE: the merge fast path.  Returns True once the memtable is full."""
+        table = self.table
+        old = table.get(key)
+        if old is None:
+            self._unindexed.append(key)
+            if len(self._unindexed) >= FOLD_EVERY:
+                self._fold()
+        else:
+            chain = self._history.get(key)
+            if chain is None:
+                self._history[key] = [old]
+            else:
+                chain.append(old)
+                if len(chain) >= self.merge_limit and not self.keep_history:
+                    self.long_chains.add(key)
+        table[key] = (MERGE, operand, seq, 0)
+        self.approximate_bytes += len(key) + len(operand) + ENTRY_OVERHEAD
+        return self.approximate_bytes >= self.limit
+
     def apply(self, ops: Iterable[Op], base_seq: int) -> None:
         """Applies ops with sequence numbers base_seq, base_seq + 1, ..."""
         keep_history = self.keep_history

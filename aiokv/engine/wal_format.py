@@ -79,17 +79,23 @@ _pack_single = _SINGLE_PUT.pack
 _pack_head = struct.Struct("<4sQ").pack  # mark, checksum
 
 
-def encode_put_record(synced_to: int, seq: int, cf: int, key: bytes, value: bytes) -> bytes:
-    """Encodes a record whose payload is one PUT: the put fast path.
+def encode_put_record(
+    synced_to: int, seq: int, cf: int, key: bytes, value: bytes, kind: int = 1
+) -> bytes:
+    """Encodes a record whose payload is one PUT (or, with `kind` 2, one MERGE): the put and
+    merge fast paths.
 
     >>> from aiokv.engine.batch_format import encode_op, encode_payload
     >>> slow = encode_record(1, 7, encode_payload(9, 1, [encode_op(1, 0, b"k", b"v")]))
     >>> encode_put_record(7, 9, 0, b"k", b"v") == slow
     True
+    >>> slow = encode_record(1, 7, encode_payload(9, 1, [encode_op(2, 3, b"k", b"1")]))
+    >>> encode_put_record(7, 9, 3, b"k", b"1", 2) == slow
+    True
     """
     kl = len(key)
     vl = len(value)
-    body = _pack_single(1, synced_to, _SINGLE_PUT_OVERHEAD + kl + vl, seq, 1, 1, cf, kl, vl)
+    body = _pack_single(1, synced_to, _SINGLE_PUT_OVERHEAD + kl + vl, seq, 1, kind, cf, kl, vl)
     body += key
     body += value
     return _pack_head(RECORD_MARK, _xxh3(body)) + body

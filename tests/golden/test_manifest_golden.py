@@ -4,6 +4,7 @@ damage (version 2, the one written) and a version 1 manifest that still reads.""
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 import pytest
 
@@ -44,6 +45,8 @@ MANIFEST = b"".join(line.data for line in DUMP)
 RECORDS = table(golden_block(DOC, "manifest-records"))
 SCALARS = table(golden_block(DOC, "manifest-scalars"))
 FILES = table(golden_block(DOC, "manifest-files"))
+FLUSHED = table(golden_block(DOC, "manifest-flushed"))
+FLUSHED_REPLAY = table(golden_block(DOC, "manifest-flushed-replay"))
 FIELDS = table(golden_block(DOC, "manifest-fields"))
 CURRENT_BYTES = fenced(golden_block(DOC, "manifest-current")).encode()
 NUMBER = 5  # the example is MANIFEST-000005
@@ -69,6 +72,7 @@ def _edit(record: str) -> VersionEdit:
         assert f["change"] == "NEW_FILE"
         fields = {k: ast.literal_eval(f[k].strip("`")) for k in _META}
         edit.new_files.append((cf, level, FileMeta(**fields)))
+    edit.family_flushed = [(int(r["cf"]), int(r["seq"])) for r in FLUSHED if r["record"] == record]
     return edit
 
 
@@ -150,6 +154,19 @@ def test_replaying_the_documented_edits_gives_the_documented_state():
     assert (rec.log_number, rec.next_file_number, rec.last_seq) == (4, 9, 100)
     assert rec.max_family_id == 2
     assert [f.created_ms for f in rec.versions[0].levels[1]] == [1700000060000] * 2
+    assert rec.family_flushed == {0: 100}
+
+
+def test_the_examples_flushed_point_comes_from_its_field_not_from_last_seq():
+    lower = [replace(EDITS[0], family_flushed=[(0, 60)]), *EDITS[1:]]
+    assert replay_edits(lower).family_flushed == {0: 60}
+
+
+@pytest.mark.parametrize("row", FLUSHED_REPLAY, ids=[r["why"][:40] for r in FLUSHED_REPLAY])
+def test_flushed_points_replay_as_documented(row):
+    edits = eval(row["edits"].strip("`"), {"VersionEdit": VersionEdit})
+    expected = ast.literal_eval(row["family_flushed"].strip("`"))
+    assert replay_edits(edits).family_flushed == expected
 
 
 @pytest.mark.parametrize("row", FIELDS, ids=[r["payload"][:2] for r in FIELDS])
@@ -242,6 +259,20 @@ def test_the_version_1_example_reads_with_created_ms_unknown():
     assert (state.number, state.edits, state.torn_at) == (V1_NUMBER, [V1_EDIT], None)
     assert state.edits[0].new_files[0][2].created_ms == 0
     assert replay_edits(state.edits).max_family_id == 0
+
+
+def test_the_version_1_example_has_family_0_flushed_to_its_last_seq():
+    rec = replay_edits([V1_EDIT])
+    assert (rec.last_seq, rec.family_flushed) == (3, {0: 3})
+
+
+@pytest.mark.parametrize("tag", [Tag.MAX_FAMILY_ID, Tag.FAMILY_FLUSHED])
+def test_the_version_2_tags_are_unknown_in_a_version_1_payload(tag):
+    payload = encode_edit(VersionEdit(max_family_id=3, family_flushed=[(0, 3)]))
+    field = payload[:9] if tag == Tag.MAX_FAMILY_ID else payload[9:]
+    assert field[0] == tag
+    with pytest.raises(ManifestDecodeError, match=f"unknown tag {int(tag)}"):
+        decode_edit(field, version=1)
 
 
 def test_the_version_1_payload_is_not_a_version_2_payload():

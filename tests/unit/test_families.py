@@ -226,3 +226,18 @@ async def test_each_family_compacts_with_its_own_style():
         assert not any(s[f"l{lv}_tables"] for lv in range(1, 6))  # tiered: L0 and L6 only
         assert await t.get(b"k00007") == b"v" * 40
         db.check()
+
+
+async def test_a_quiet_family_does_not_pin_the_wal_forever():
+    fs = MemFileSystem()
+    opts = {**TINY_LSM, "wal_segment_size": 64 * 1024}
+    async with aiokv.open(PATH, fs=fs, **opts) as db:
+        quiet = await db.create_column_family("quiet", write_buffer_size=1 << 20)
+        await quiet.put(b"only", b"one write", sync=True)
+        for i in range(20_000):  # dozens of segments of default-family writes
+            await db.put(b"k%06d" % (i % 4000), b"v" * 40)
+        logs = [n for n in fs.list_dir(PATH) if n.endswith(".log")]
+        assert len(logs) <= 12, logs  # the quiet family was flushed to let them go
+        assert db.stats(cf=quiet)["l0_tables"] >= 1
+    async with aiokv.open(PATH, fs=fs, **opts) as db:
+        assert await db.column_family("quiet").get(b"only") == b"one write"
