@@ -54,6 +54,7 @@ class Memtable:
         "_unindexed",
         "approximate_bytes",
         "first_segment",
+        "fold_floor",
         "keep_history",
         "limit",
         "long_chains",
@@ -66,6 +67,8 @@ class Memtable:
         self.limit = limit  # approximate_bytes at which the engine freezes it
         self.merge_limit = merge_limit  # operands per key before it is listed in long_chains
         self.long_chains: set[bytes] = set()
+        # Chain length below which a key whose fold could not shorten it is not tried again.
+        self.fold_floor: dict[bytes, int] = {}
         # Set by the engine: no WAL segment below this one holds this memtable's writes.
         self.first_segment = 0
         self.table: dict[bytes, Entry] = {}
@@ -112,10 +115,14 @@ class Memtable:
             else:
                 chain.append(old)
                 if len(chain) >= self.merge_limit and not self.keep_history:
-                    self.long_chains.add(key)
+                    self._long(key, len(chain))
         table[key] = (MERGE, operand, seq, 0)
         self.approximate_bytes += len(key) + len(operand) + ENTRY_OVERHEAD
         return self.approximate_bytes >= self.limit
+
+    def _long(self, key: bytes, length: int) -> None:
+        if length >= self.fold_floor.get(key, 0):
+            self.long_chains.add(key)
 
     def apply(self, ops: Iterable[Op], base_seq: int) -> None:
         """Applies ops with sequence numbers base_seq, base_seq + 1, ..."""
@@ -138,7 +145,7 @@ class Memtable:
                 else:
                     chain.append(old)
                     if kind == MERGE and len(chain) >= self.merge_limit and not keep_history:
-                        self.long_chains.add(key)
+                        self._long(key, len(chain))
             elif old[0] == MERGE:
                 history.pop(key, None)  # invariant 3: the chain is shadowed now
             table[key] = (kind, value, seq, expiry)
@@ -180,11 +187,16 @@ class Memtable:
                 k: _chain_to_base(h) for k, h in self._history.items() if table[k][0] == MERGE
             }
 
-    def replace_chain(self, key: bytes, entry: Entry) -> None:
-        """Replaces the key's newest entry and its chain by `entry` (a folded merge)."""
-        assert not self.keep_history and entry[2] == self.table[key][2]
-        self.table[key] = entry
-        self._history.pop(key, None)
+    def replace_chain(self, key: bytes, entries: list[Entry]) -> None:
+        """Replaces the key's newest entry and its chain by `entries` (newest first: a folded
+        chain, whose head keeps the newest sequence number)."""
+        assert not self.keep_history and entries[0][2] == self.table[key][2]
+        self.table[key] = entries[0]
+        self.fold_floor.pop(key, None)
+        if len(entries) > 1:
+            self._history[key] = entries[:0:-1]
+        else:
+            self._history.pop(key, None)
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -475,12 +475,21 @@ class LsmEngine:
         for key in keys:
             if mem.table[key][0] != MERGE:
                 continue
+            chain = self._merge_chain(cf, key, None)
+            local = len(mem.versions_at(key, None))
             try:
-                folded = fold(op, key, self._merge_chain(cf, key, None), now, True)
+                if len(chain) <= local:  # the chain ends in this memtable: fold it whole
+                    folded = fold(op, key, chain, now, True)
+                else:  # the rest lies below: combine this memtable's operands only
+                    folded = fold(op, key, chain[:local], now, False)
             except Exception:
                 self.stats.merge_failures += 1
+                mem.fold_floor[key] = local + MAX_OPERANDS
                 continue
-            mem.replace_chain(key, folded[0])
+            if len(folded) < local:
+                mem.replace_chain(key, folded)
+            else:  # nothing to combine (no partial_merge): try again MAX_OPERANDS later
+                mem.fold_floor[key] = local + MAX_OPERANDS
 
     def get_latest(self, key: bytes) -> bytes | None:
         """get(DEFAULT_CF, key, None) for a checked key the active memtable does not hold:
