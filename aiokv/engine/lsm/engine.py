@@ -630,6 +630,12 @@ class LsmEngine:
         number = self.versions.new_file_number()
         fam = self.families[cf]
         meta = await flush_memtable(fam.ctx, mem, number, fam.op, not self._snapshots)
+        if len(self.families) > 1 and self.committer.wal is not None:
+            # With several families a flushed one must never be ahead of the WAL: a power
+            # cut would keep its part of a batch (in the table) and lose the other families'
+            # part (in the unsynced WAL tail).  An empty sync batch makes every write before
+            # it durable first (RocksDB syncs the WAL before a flush result for this reason).
+            await self.committer.commit([], [], 0, True)
         edit = VersionEdit(
             log_number=self._log_number_after(mem),
             last_seq=last_seq,
