@@ -45,7 +45,8 @@ Workloads (aiokv, then each importable peer, one after the other, on fresh store
                  (PASS/FAIL); also the ttl phase's level over its last half, fifo_drops per
                  phase, and write amp = bytes_written / user bytes (keys + values; no WAL)
 The last three run on aiokv only (no peer has merge operators, TTLs or FIFO), each loop bounded by
-its count and by `time_limit` seconds (a loop cut short says so: `truncated`).
+its count and by `time_limit` seconds (a loop cut short says so: `truncated`); one that has
+not finished after HANG_LIMITS x `time_limit` is a hang, and fails the run with its task stacks.
 Before each workload the collector runs and `gc.freeze()` moves everything alive (the bench's
 own key lists) out of later collections; the store's new objects are collected as usual.
 Baselines: `await` of a coroutine doing a dict lookup (the ceiling for one await per op), the
@@ -58,6 +59,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import itertools
 import json
@@ -94,6 +96,7 @@ FIFO_SAMPLE = 512  # fifo writes between two samples of the table bytes (well un
 ZIPF_THETA = 0.99  # YCSB's default skew
 TARGET_MERGE = 250_000.0  # issue 4: merges/s
 FIFO_FLAT = 1.2  # issue 4: FIFO table bytes stay within 1.2 R (plus one memtable)
+HANG_LIMITS = 10  # an issue-4 workload runs at most ~8 bounded loops, and some waits between
 ns = time.perf_counter_ns
 
 
@@ -352,11 +355,11 @@ class Bench:
         if only & {"mergerandom", "session", "fifo"} and "readrandom" not in only:
             await self.dict_await_baseline(self.read_keys)  # the ceiling, just before them
         if "mergerandom" in only:
-            await self.mergerandom()
+            await self.watched("mergerandom", self.mergerandom())
         if "session" in only:
-            await self.session()
+            await self.watched("session", self.session())
         if "fifo" in only:
-            await self.fifo()
+            await self.watched("fifo", self.fifo())
 
     async def fill(self, name: str, keys: list[bytes]) -> None:
         """A fill on a fresh store per engine, timed; then again on another, untimed."""
@@ -586,6 +589,22 @@ class Bench:
     def deadline(self) -> int:
         return ns() + self.cfg.time_limit * 1_000_000_000
 
+    async def watched(self, name: str, work: Awaitable[None]) -> None:
+        """Runs a workload whose waits outside its loops (flush, compact_range, close) could
+        hang: past HANG_LIMITS time limits, the asyncio task stacks are printed and the run
+        fails; if even the cancellation hangs, faulthandler prints the threads and exits."""
+        limit = HANG_LIMITS * self.cfg.time_limit
+        stacks = asyncio.get_running_loop().call_later(limit, print_task_stacks)
+        faulthandler.dump_traceback_later(limit + 60, exit=True)
+        try:
+            async with asyncio.timeout(limit + 1):
+                await work
+        except TimeoutError:
+            raise BenchFailure(f"{name} did not finish in {limit} s: a hang?") from None
+        finally:
+            stacks.cancel()
+            faulthandler.cancel_dump_traceback_later()
+
     async def mergerandom(self) -> None:
         """Counter increments, checked whole; then gets over the counters, before and after
         their operands are folded by a flush and a full compaction."""
@@ -663,6 +682,7 @@ class Bench:
         is_read = bytes(rng.random() < 0.5 for _ in range(n_ops))
         values = [pool[rng.randrange(VALUE_POOL)] for _ in range(n_ops)]
         runs: list[tuple[array[int], bytearray, int, int, dict[str, int]]] = []
+        engine: dict[str, int] = {}
         for tag in ("session", "session-untimed"):
             quiesce()
             clock = FakeClock()
@@ -676,6 +696,8 @@ class Bench:
                         db, clock, tick, ttl, keys, is_read, values, self.deadline()
                     )
                 runs.append((lat, hits, el, len(hits), gcs))
+                if not engine:
+                    engine = pick_stats(db.stats(), "flushes", "compactions", *STALLS)
         (lat, hits, el, done, gcs), (_, hits_un, el_un, done_un, _) = runs
         want = session_model(n_keys, ids[:done], is_read[:done], tick, ttl)
         if hits != want or hits_un[:done_un] != want[:done_un]:
@@ -692,7 +714,7 @@ class Bench:
             "read_misses": n_reads - n_hits,
             "sessions": n_keys, "ttl_s": ttl, "tick_us": cfg.session_tick_us,
             "fake_seconds": (n_keys + done) * tick, "zipf_theta": ZIPF_THETA,
-            "truncated": done < n_ops or done_un < n_ops,
+            "truncated": done < n_ops or done_un < n_ops, **engine,
         }  # fmt: skip
         self.emit(
             summarize("session", "aiokv", lat, el, untimed_ns=el_un * done // max(1, done_un),
@@ -755,7 +777,7 @@ class Bench:
             "max_over_R_ttl_phase": max((b for _, b, _ in by_phase[1]), default=0) / r_bytes,
             "max_over_R_ttl_steady": max(steady, default=0) / r_bytes,
             "write_amp": s["bytes_written"] / user, "flushes": s["flushes"],
-            "ttl_gc_tasks": s["ttl_gc_tasks"],
+            "ttl_gc_tasks": s["ttl_gc_tasks"], **pick_stats(s, *STALLS),
             "compactions": s["compactions"], "samples": len(samples), "truncated": done < n,
             "gc": gcs,
         }  # fmt: skip
@@ -828,6 +850,20 @@ def count_fdatasync() -> Iterator[Callable[[], int]]:
 
 
 # -- issue 4 helpers ----------------------------------------------------------------------------
+
+
+def print_task_stacks() -> None:
+    """Every task's chain of awaits, outermost first (Task.print_stack shows one frame)."""
+    print("\n=== asyncio tasks still running ===", file=sys.stderr)
+    for t in asyncio.all_tasks():
+        print(f"task {t.get_name()}:", file=sys.stderr)
+        aw: Any = t.get_coro()
+        while aw is not None:
+            frame = getattr(aw, "cr_frame", None) or getattr(aw, "gi_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                print(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}", file=sys.stderr)
+            aw = getattr(aw, "cr_await", None) or getattr(aw, "gi_yieldfrom", None)
 
 
 class BenchFailure(Exception):
@@ -1049,6 +1085,13 @@ def session_model(
         else:
             expiry[i] = int((t + ttl) * 1000)
     return hits
+
+
+STALLS = ("stalls_slowdown", "stalls_stop", "stall_micros")
+
+
+def pick_stats(stats: dict[str, int], *names: str) -> dict[str, int]:
+    return {n: stats[n] for n in names}
 
 
 def table_bytes(stats: dict[str, int]) -> int:

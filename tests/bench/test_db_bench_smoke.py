@@ -26,13 +26,14 @@ WORKLOADS = (
 AIOKV_ONLY = {"syncput_1000w", "mergerandom", "session", "fifo"}
 # Issue 4's workloads at a tiny size: 2000 merges over 100 counters; 300 sessions and 3000 ops
 # whose fake clock (1 s an op, ttl 600 s) lets cold sessions expire; a 128 KiB FIFO family
-# (16 KiB memtables, the minimum) taking 1.28 MB.
+# (16 KiB memtables, the minimum) taking 1.28 MB.  A 20 s time limit makes a hang fail the run
+# (after 10 limits) before the test's own timeout.
 TINY = [
     "--num", "200", "--batches", "4", "--batch", "50", "--seeks", "10", "--seek-len", "20",
     "--sync-num", "5", "--writers", "8", "--puts-per-writer", "3", "--fsync-samples", "5",
     "--merges", "2000", "--counters", "100", "--merge-reads", "300", "--sessions", "300",
     "--session-ops", "3000", "--session-ttl-s", "600", "--session-tick-us", "1000000",
-    "--fifo-bytes", "131072",
+    "--fifo-bytes", "131072", "--time-limit", "20",
 ]  # fmt: skip
 ISSUE4 = ["--no-peers", "--workloads", "mergerandom,session,fifo"]
 
@@ -98,6 +99,7 @@ def test_issue4_workloads_check_their_data_and_report_their_figures(tmp_path):
     assert r["session"]["reads"] == r["session_read"]["ops"]
     assert 0 < r["session"]["read_misses"] < r["session"]["reads"], "some sessions expired"
     assert 0 < r["session"]["hit_ratio"] < 1
+    assert r["session"]["stall_micros"] >= 0 and r["fifo"]["stall_micros"] >= 0
     fifo = r["fifo"]
     assert fifo["ops"] == -(-10 * 131072 // 116)
     assert fifo["fifo_drops_size_phase"] > 0 and fifo["fifo_drops_ttl_phase"] > 0
