@@ -304,8 +304,8 @@ class GroupCommitter:
                 level = self._target.stall_level()
                 if level:
                     await self._target.wait_for_room(level)
-                    if level == 2:
-                        continue  # room was made: look again before taking a group
+                    if level == 2 or not self._queue:
+                        continue  # look again (a writer may have been cancelled meanwhile)
                 wal = self.wal
                 if wal is not None and (wal.size >= self._segment_size or self._rotate_wanted):
                     await self._rotate(wal)
@@ -326,6 +326,23 @@ class GroupCommitter:
             and not self._rotate_wanted
             and self._target.stall_level() == 0
         )
+
+    async def sync_wal(self) -> None:
+        """Makes every write applied so far durable, without queueing behind writers: a
+        flush calls it, and a queued group may be waiting for that very flush (a stall)."""
+        wal = self.wal
+        if wal is None or self.error is not None:
+            return
+        if self._buf:
+            self._write_buffer_inline()
+        try:
+            offset = await self._in_pool(wal.sync)
+        except OSError as e:
+            if self.wal is not wal:
+                return  # rotated meanwhile: sealing it synced it, then closed it
+            self._poison(e, wal, wal.size)
+            raise StorageIOError(f"WAL sync of {wal.path} failed: {e}", e) from e
+        wal.mark_synced(offset)
 
     def request_rotation(self) -> int:
         """Makes the next write start a new segment; returns that segment's number.

@@ -272,9 +272,12 @@ class LsmEngine:
         old = self.mems[cf]
         new = Memtable(old.limit, old.merge_limit)
         new.set_keep_history(bool(self._snapshots))
-        new.first_segment = self._next_segment()
+        next_segment = self._next_segment()
+        # A group already appended to the current segment (awaiting its fsync) may still be
+        # applied to the new memtable: it starts at the current segment, not the next one.
+        new.first_segment = min(next_segment, self._wal_number_now())
         self.mems[cf] = new
-        self.imms[cf].insert(0, (old, new.first_segment, last_seq))
+        self.imms[cf].insert(0, (old, next_segment, last_seq))
         if cf == DEFAULT_CF:
             self.hot_table = new.table
             self.committer.hot_put = new.put
@@ -305,7 +308,8 @@ class LsmEngine:
     # -- write stalls ---------------------------------------------------------------------------
 
     def stall_level(self) -> int:
-        return self._stall
+        # Closing: the flush task is gone, so no room will come; queued groups go through.
+        return 0 if self._closing else self._stall
 
     def _update_stall(self) -> None:
         imms = max(map(len, self.imms.values()))
@@ -635,7 +639,7 @@ class LsmEngine:
             # cut would keep its part of a batch (in the table) and lose the other families'
             # part (in the unsynced WAL tail).  An empty sync batch makes every write before
             # it durable first (RocksDB syncs the WAL before a flush result for this reason).
-            await self.committer.commit([], [], 0, True)
+            await self.committer.sync_wal()
         edit = VersionEdit(
             log_number=self._log_number_after(mem),
             last_seq=last_seq,
