@@ -27,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -132,6 +133,7 @@ class GroupCommitter:
         # True when a write may take the inline path: no group in flight, room in the segment.
         self.inline_ok = True
         self._rotate_wanted = False  # a memtable switch asked for a fresh segment
+        self._rotating: asyncio.Event | None = None  # set while a segment is being sealed
 
     # -- inline paths (no suspension) ---------------------------------------------------------
 
@@ -330,6 +332,8 @@ class GroupCommitter:
     async def sync_wal(self) -> None:
         """Makes every write applied so far durable, without queueing behind writers: a
         flush calls it, and a queued group may be waiting for that very flush (a stall)."""
+        while self._rotating is not None:  # the old segment is being sealed and closed
+            await self._rotating.wait()
         wal = self.wal
         if wal is None or self.error is not None:
             return
@@ -337,8 +341,10 @@ class GroupCommitter:
             self._write_buffer_inline()
         try:
             offset = await self._in_pool(wal.sync)
+        except ValueError:
+            return  # closed by a rotation meanwhile, which synced it whole first
         except OSError as e:
-            if self.wal is not wal:
+            if self.wal is not wal or e.errno == errno.EBADF:
                 return  # rotated meanwhile: sealing it synced it, then closed it
             self._poison(e, wal, wal.size)
             raise StorageIOError(f"WAL sync of {wal.path} failed: {e}", e) from e
@@ -435,12 +441,16 @@ class GroupCommitter:
     async def _rotate(self, old: WalWriter) -> None:
         """Seals the full segment (sync) and starts the next one (invariant 2 of wal.py)."""
         self._rotate_wanted = False
+        done = self._rotating = asyncio.Event()
         try:
             # One pool job, not two: while the loop is busy, each hand-off back from a pool
             # thread can wait long for the GIL (docs/architecture.md, "Known problems").
             self.wal = await self._in_pool(self._seal_and_create, old)
         except OSError as e:
             self._poison(e, old, old.size)
+        finally:
+            self._rotating = None
+            done.set()
 
     def _seal_and_create(self, old: WalWriter) -> WalWriter:
         old.sync()
