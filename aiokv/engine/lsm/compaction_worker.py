@@ -27,8 +27,11 @@ family's compactions run in the loop instead.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
+import os
 import pickle
+import signal
 import struct
 import sys
 from collections.abc import Iterator
@@ -81,6 +84,7 @@ def run_task(
         run = CompactionRun(
             ctx, task, version, snapshots, new_number, merge_operator=merge_operator
         )
+        run.should_stop = _orphaned
         outputs = asyncio.run(run.run())
     finally:
         tables.close()
@@ -116,8 +120,32 @@ def _read_frame(inp: BinaryIO) -> bytes | None:
     return inp.read(n)
 
 
+_PARENT: list[int] = []  # the database process's pid, recorded when serving starts
+
+
+def _orphaned() -> bool:
+    """True once the database process is gone (a kill -9): a worker must not write tables
+    under file numbers its dead parent reserved, which a restarted process may reuse."""
+    return bool(_PARENT) and os.getppid() != _PARENT[0]
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # the getppid check between slices still stops it
+
+
 def serve(inp: BinaryIO, out: BinaryIO) -> None:
     """The worker's loop: one request, one reply, until stdin closes."""
+    _PARENT.append(os.getppid())
+    _die_with_parent()
+    if _orphaned():
+        return
     while (request := _read_frame(inp)) is not None:
         try:
             reply: tuple[str, Any] = ("ok", run_task(*pickle.loads(request)))

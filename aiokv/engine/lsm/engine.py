@@ -762,6 +762,9 @@ class LsmEngine:
         # Outputs are cut at the target size, so they number at most this many.
         count = task.input_bytes // task.target_file_size + 16
         numbers = [self.versions.new_file_number() for _ in range(count)]
+        # Record the reservation before the worker may use it: were this process killed, a
+        # restarted one must not hand out a number an orphaned worker might still write.
+        await self.versions.log_and_apply(VersionEdit(), self._in_pool)
         outputs, counters = await self._worker.run(
             self.path,
             fam.worker_options(),
