@@ -153,6 +153,8 @@ class Int64Add(_Builtin):
         ...
         aiokv.errors.InvalidArgumentError: Int64Add operands are decimal integers ...
         """
+        if operand.__class__ is bytes and operand.isdigit() and len(operand) <= 20:
+            return  # the common case, without the regex: ASCII digits only (bytes.isdigit)
         if not isinstance(operand, bytes) or _one_int(operand) is None:
             raise InvalidArgumentError(
                 "Int64Add operands are decimal integers of at most 20 ASCII bytes "

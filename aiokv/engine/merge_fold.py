@@ -51,7 +51,7 @@ _kind = itemgetter(0)
 _value = itemgetter(1)
 
 
-def _operand_count(chain: Sequence[Entry]) -> int:
+def operand_run(chain: Sequence[Entry]) -> int:
     """How many MERGE entries lead the chain: kinds as bytes, the leading run stripped in C."""
     kinds = bytes(map(_kind, chain))
     return len(kinds) - len(kinds.lstrip(_MERGE_BYTE))
@@ -94,7 +94,7 @@ def fold(
     head = chain[0]
     if head[0] != MERGE:
         return [head]
-    count = _operand_count(chain)
+    count = operand_run(chain)
     operands = list(map(_value, chain[count - 1 :: -1]))  # oldest first
     if count < len(chain):
         base = chain[count]
@@ -145,7 +145,7 @@ def resolve(op: MergeOperator, key: bytes, chain: Sequence[Entry], now_ms: int) 
     head = chain[0]
     if head[0] != MERGE:
         return _existing(head, now_ms)
-    count = _operand_count(chain)
+    count = operand_run(chain)
     operands = list(map(_value, chain[count - 1 :: -1]))
     existing = _existing(chain[count], now_ms) if count < len(chain) else None
     return op.full_merge(key, existing, operands)

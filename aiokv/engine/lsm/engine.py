@@ -58,7 +58,7 @@ from aiokv.engine.lsm.version import NUM_LEVELS, FileMeta, Version
 from aiokv.engine.lsm.version_edit import VersionEdit
 from aiokv.engine.lsm.versions import VersionSet
 from aiokv.engine.memtable import DELETE, MERGE, PUT, PUT_EXPIRING, Entry, Memtable
-from aiokv.engine.merge_fold import MAX_OPERANDS, fold, resolve
+from aiokv.engine.merge_fold import MAX_OPERANDS, fold, operand_run, resolve
 from aiokv.engine.pool import run_in_pool
 from aiokv.engine.wal import WalWriter, list_segments, segment_name
 from aiokv.errors import (
@@ -421,6 +421,13 @@ class LsmEngine:
         covered = self._range_deleted if self._rdels[cf] else None
 
         def add(entries: list[Entry]) -> bool:  # True once the chain has its base
+            if covered is None:  # the leading run of operands found in C, not per entry
+                run = operand_run(entries)
+                if run < len(entries):
+                    chain.extend(entries[: run + 1])
+                    return True
+                chain.extend(entries)
+                return False
             for e in entries:
                 if covered is not None and covered(cf, key, e[2], seq):
                     chain.append((DELETE, b"", e[2], 0))
