@@ -70,10 +70,8 @@ import faulthandler
 import itertools
 import math
 import os
-import queue
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -89,6 +87,7 @@ import aiokv
 from aiokv.engine.memfs import CrashMode, MemFileSystem
 from aiokv.merge import Int64Add
 from tests.crash import kill9_families_child as child
+from tests.crash.acking_child import AckingChild
 from tests.tiny import TINY_LSM
 
 STRESS = os.environ.get("AIOKV_STRESS") == "1"
@@ -709,66 +708,6 @@ KILL9_MAX_ACKS = 400  # a round kills its child after 0 to this many acknowledge
 KILL9_EARLY = 0.15  # share of rounds that kill at a random instant instead
 KILL9_ROUND_SECONDS = 20.0  # a round kills its child after this long, acknowledged enough or not
 CHILD = Path(__file__).with_name("kill9_families_child.py")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Child:
-    """A running kill9_families_child.py whose stdout lines a thread reads into a queue."""
-
-    def __init__(self, path: Path, round_: int, seed: int, stderr: Any) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), str(path), str(round_), str(seed)],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=ROOT,
-            env=env,
-        )
-        self.lines: queue.Queue[bytes | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.acks: list[tuple[str, str]] = []  # (mode, write id)
-        self.opened = False
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _take(self, line: bytes) -> None:
-        if not line.endswith(b"\n"):
-            return  # cut short by the kill: not an acknowledgement
-        text = line.decode().strip()
-        if text == "OPEN":
-            self.opened = True
-        else:
-            mode, bid = text.split()
-            self.acks.append((mode, bid))
-
-    def wait_for_acks(self, count: int, deadline: float) -> None:
-        """Reads lines until `count` acknowledgements, EOF or the deadline."""
-        while not self.opened or len(self.acks) < count:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return
-            if line is None:
-                return
-            self._take(line)
-
-    def kill(self) -> int:
-        """Kills the child with SIGKILL, reads every line it printed; returns its exit status."""
-        self.proc.send_signal(signal.SIGKILL)
-        status = self.proc.wait(timeout=30)
-        self._reader.join(timeout=30)
-        assert not self._reader.is_alive(), "the child's stdout did not close"
-        while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:
-            self._take(line)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        return status
 
 
 def _owner(key: bytes) -> tuple[int, int, int]:
@@ -830,7 +769,7 @@ def _kill9_round(
 ) -> tuple[list[tuple[str, str]], str, bool]:
     """Runs a child on `path` and kills it; returns its acknowledgements, when it was killed
     and whether it said OPEN."""
-    proc = Child(path, round_, seed, stderr)
+    proc = AckingChild(CHILD, path, round_, seed, stderr)
     stuck = None
     try:
         if rng.random() < KILL9_EARLY:

@@ -21,12 +21,8 @@ run; AIOKV_STRESS=1 runs 1,000 rounds (a fresh directory every 50, to keep each 
 from __future__ import annotations
 
 import os
-import queue
 import random
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +30,7 @@ from pathlib import Path
 import pytest
 
 import aiokv
+from tests.crash.acking_child import AckingChild
 
 STRESS = os.environ.get("AIOKV_STRESS") == "1"
 ROUNDS = 1000 if STRESS else 30
@@ -42,72 +39,6 @@ MAX_ACKS = 300  # a round kills its child after 0 to MAX_ACKS acknowledgements
 EARLY_KILLS = 0.15  # share of rounds that kill at a random instant instead
 ROUND_SECONDS = 20.0  # a round kills its child after this long, acknowledged enough or not
 CHILD = Path(__file__).with_name("kill9_child.py")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Child:
-    """A running kill9_child.py whose stdout lines are read by a thread into a queue."""
-
-    def __init__(self, path: Path, round_: int, seed: int, stderr) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), str(path), str(round_), str(seed)],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=ROOT,
-            env=env,
-        )
-        self.lines: queue.Queue[bytes | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.acks: list[tuple[str, str]] = []
-        self.opened = False
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _take(self, line: bytes) -> None:
-        if not line.endswith(b"\n"):
-            return  # cut short by the kill: not an acknowledgement
-        text = line.decode().strip()
-        if text == "OPEN":
-            self.opened = True
-        else:
-            mode, bid = text.split()
-            self.acks.append((mode, bid))
-
-    def wait_for_acks(self, count: int, deadline: float) -> None:
-        """Reads lines until `count` acknowledgements, EOF or the deadline."""
-        while not self.opened or len(self.acks) < count:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return
-            if line is None:
-                return
-            self._take(line)
-
-    def kill(self) -> int:
-        """Kills the child with SIGKILL, reads every line it printed; returns its exit status."""
-        self.proc.send_signal(signal.SIGKILL)
-        status = self.proc.wait(timeout=30)
-        self._reader.join(timeout=30)
-        assert not self._reader.is_alive(), "the child's stdout did not close"
-        while True:
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:  # wait_for_acks already read the end
-                break
-            if line is None:
-                break
-            self._take(line)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        return status
 
 
 async def _batches(path: Path) -> dict[str, int]:
@@ -138,7 +69,7 @@ def _check_prefixes(found: dict[str, int]) -> None:
 
 
 def _run_round(path: Path, round_: int, rng: random.Random, stderr) -> tuple[list, str]:
-    child = Child(path, round_, rng.randrange(1 << 32), stderr)
+    child = AckingChild(CHILD, path, round_, rng.randrange(1 << 32), stderr)
     try:
         if rng.random() < EARLY_KILLS:
             delay = rng.uniform(0.0, 0.4)
