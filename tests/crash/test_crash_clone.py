@@ -53,6 +53,7 @@ import pytest
 
 import aiokv
 from aiokv.engine.memfs import CrashMode, MemFileSystem
+from tests.crash.prefix_verdict import assert_no_holes
 
 STRESS = os.environ.get("AIOKV_STRESS") == "1"
 ROUNDS = 1000 if STRESS else 10
@@ -293,22 +294,7 @@ def _check_prefix(
         top = next((x.index - 1 for x in log[m:] if x.ops), len(log))
         cut[w] = (m, top)
 
-    synced = [x for log in rnd.logs.values() for x in log if x.mode in durable]
-    synced = [x for x in synced if x.acked < taken]
-    durable_from = max((x.issued for x in synced), default=-1)
-    present_from = max((rnd.logs[w][m - 1].issued for w, (m, _) in cut.items() if m), default=-1)
-    for w, log in rnd.logs.items():
-        m, top = cut[w]
-        acks = [x.acked for x in log]
-        why = []
-        own = max((x.index for x in synced if x.writer == w), default=0)
-        if own > top:
-            why.append(f"{_describe(log[own - 1])} was acknowledged before the image")
-        if bisect.bisect_left(acks, durable_from) > top:
-            why.append(f"a {'/'.join(durable)} write acknowledged in time was issued after it")
-        if bisect.bisect_left(acks, present_from) > top:
-            why.append("a write that is present was issued after it was acknowledged")
-        assert not why, f"{_describe(log[top])} is missing (writer {w} kept {m}): {'; '.join(why)}"
+    assert_no_holes(rnd.logs, cut, durable, taken, _describe)
 
 
 def _part(rnd: Round, state: dict[bytes, bytes]) -> dict[bytes, bytes]:
