@@ -21,7 +21,8 @@ from aiokv.batch import WriteBatch
 from aiokv.convert import check_bound, check_flag, check_key, check_ttl, check_value, prefix_end
 from aiokv.engine.batch_format import Op, ValueKind, encode_op
 from aiokv.engine.engine import Engine
-from aiokv.engine.lsm.engine import DEFAULT_CF, LsmEngine
+from aiokv.engine.front import DEFAULT_CF
+from aiokv.engine.lsm.engine import LsmEngine
 from aiokv.errors import (
     AiokvError,
     BackgroundError,
