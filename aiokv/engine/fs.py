@@ -32,6 +32,12 @@ class WritableFile(Protocol):
         """Appends all of `data` (partial writes are retried until done or an error)."""
         ...
 
+    def write_at(self, offset: int, data: bytes) -> None:
+        """Writes all of `data` at `offset` (pwrite), growing the file if it ends past it;
+        `size` follows the end of the file.  For page files (the B+Tree); a handle is used
+        for appends or for write_at, not both."""
+        ...
+
     def sync(self) -> None:
         """Makes every appended byte durable (fdatasync)."""
         ...
@@ -89,6 +95,10 @@ class FileSystem(Protocol):
 
     def open_append(self, path: str) -> WritableFile:
         """Opens an existing file for appending at its end."""
+        ...
+
+    def open_write(self, path: str) -> WritableFile:
+        """Opens an existing file for `write_at` (not for appends: no O_APPEND)."""
         ...
 
     def read_file(self, path: str) -> bytes:
@@ -166,6 +176,14 @@ class _OsFile:
                 self._size += n
                 view = view[n:]
 
+    def write_at(self, offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self._fd, view, offset)
+            offset += n
+            view = view[n:]
+        self._size = max(self._size, offset)
+
     def sync(self) -> None:
         os.fdatasync(self._fd)
 
@@ -203,6 +221,10 @@ class OsFileSystem:
 
     def open_append(self, path: str) -> WritableFile:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        return _OsFile(fd, os.fstat(fd).st_size)
+
+    def open_write(self, path: str) -> WritableFile:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         return _OsFile(fd, os.fstat(fd).st_size)
 
     def read_file(self, path: str) -> bytes:

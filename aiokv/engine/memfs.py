@@ -2,8 +2,8 @@
 
 The model, close to what a journaling file system (ext4, data=ordered) promises:
 
-1. A file's content is durable up to its last `sync`.  Appends and truncations since then are
-   pending, in order.
+1. A file's content is durable up to its last `sync`.  Appends, writes at an offset and
+   truncations since then are pending, in order.
 2. A directory's entries (creations, renames, removals of its files) are durable up to its last
    `sync_dir`.  Entry operations since then are pending, in order; a crash keeps a prefix of them
    (the journal commits metadata in order).  Syncing a file does not make its entry durable.
@@ -98,6 +98,15 @@ class _MemFile:
             inode.pending.append((len(inode.data), bytes(data)))
             inode.data += data
 
+    def write_at(self, offset: int, data: bytes) -> None:
+        with self._fs._mutex:
+            self._check("append")
+            inode = self._inode
+            inode.pending.append((offset, bytes(data)))
+            if len(inode.data) < offset:
+                inode.data += bytes(offset - len(inode.data))
+            inode.data[offset : offset + len(data)] = data
+
     def sync(self) -> None:
         with self._fs._mutex:
             self._check("sync")
@@ -172,6 +181,9 @@ class MemFileSystem:
     def open_append(self, path: str) -> WritableFile:
         with self._mutex:
             return _MemFile(self, path, self._inode(path))
+
+    def open_write(self, path: str) -> WritableFile:
+        return self.open_append(path)  # a handle here honours write_at offsets either way
 
     def read_file(self, path: str) -> bytes:
         with self._mutex:

@@ -141,7 +141,11 @@ class LsmEngine(MemtableEngine):
             ensure_identity(fs, path, "lsm", error_if_exists=self.options.error_if_exists)
             had_manifest = self.versions.recover()
             self._load_families()
-            last_seq, next_number = replay_wal(fs, path, self.versions, self._replay_into)
+            vs = self.versions
+            flushed = {cf: vs.family_flushed.get(cf, 0) for cf in vs.families}
+            last_seq, next_number = replay_wal(
+                fs, path, vs.log_number, flushed, vs.flushed_seq, self._replay_into
+            )
             delete_orphans(fs, path, self.versions.current.values(), had_manifest)
             self.versions.start_manifest()
             return WalWriter.create(fs, path, next_number), last_seq

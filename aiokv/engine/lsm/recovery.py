@@ -19,7 +19,6 @@ from aiokv.engine.batch_format import BatchDecodeError, Op, decode_payload
 from aiokv.engine.fs import FileSystem, join
 from aiokv.engine.lsm.table_cache import table_name
 from aiokv.engine.lsm.version import Version
-from aiokv.engine.lsm.versions import VersionSet
 from aiokv.engine.wal import list_segments, read_segment, segment_name
 from aiokv.engine.wal_format import RecordType
 from aiokv.errors import CorruptionError
@@ -30,14 +29,20 @@ TABLE_NAME = re.compile(r"^(\d{6,})\.sst$")
 def replay_wal(
     fs: FileSystem,
     path: str,
-    versions: VersionSet,
+    log_number: int,
+    flushed: dict[int, int],
+    flushed_seq: int,
     apply: Callable[[int, list[Op], int], None],
 ) -> tuple[int, int]:
     """Replays the unflushed segments through `apply(segment, ops, base_seq)`.
 
+    Args:
+        log_number: segments below it hold nothing unpersisted: they are deleted.
+        flushed: per live family, the newest sequence number its persisted state holds; an
+            op of a family not listed (dropped) is skipped.
+        flushed_seq: the newest sequence number persisted (the floor of the result).
     Returns (last sequence number, number for the next segment).
     """
-    log_number = versions.log_number
     numbers = list_segments(fs, path)
     for n in numbers:
         if n < log_number:
@@ -45,7 +50,6 @@ def replay_wal(
     numbers = [n for n in numbers if n >= log_number]
     # Each family's tables hold its ops up to its own flushed sequence number.  An op of a
     # family dropped since is skipped (a family's creation is synced before its first op).
-    flushed = {cf: versions.family_flushed.get(cf, 0) for cf in versions.families}
     # Sequence numbers are global and contiguous across records.  The first record kept may
     # start anywhere at or below the oldest unflushed op: segments wholly flushed for every
     # family are gone.
@@ -76,7 +80,7 @@ def replay_wal(
         # follows it: wal.py invariant 2, every segment but the last is whole.
         seal_last(fs, path, numbers[-1], replay.torn_at)
     # Never below the log number: a segment under it would be taken as flushed next time.
-    last_seq = max(last_seq or 0, versions.flushed_seq)
+    last_seq = max(last_seq or 0, flushed_seq)
     return last_seq, max(numbers[-1] + 1 if numbers else 1, log_number, 1)
 
 

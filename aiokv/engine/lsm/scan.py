@@ -23,6 +23,7 @@ from aiokv.engine.lsm.version import NUM_LEVELS
 from aiokv.engine.memtable import Memtable
 
 if TYPE_CHECKING:
+    from aiokv.engine.front import MemtableEngine
     from aiokv.engine.lsm.engine import LsmEngine
 
 PUT: Final = int(ValueKind.PUT)
@@ -65,6 +66,14 @@ def scan_chunk(
     pieces.append(
         mem_piece(engine, engine.mems[cf], lo, lo_inclusive, hi, reverse, seq, limit, now)
     )
+    return resolve_pieces(engine, cf, pieces, reverse, seq, limit)
+
+
+def resolve_pieces(
+    engine: MemtableEngine, cf: int, pieces: list[Piece], reverse: bool, seq: int, limit: int
+) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+    """Merges the sources' pieces (oldest first) and settles range tombstones and merge
+    operands: the chunk's items, and the last key looked at (None at the end)."""
     keys, values, seqs, last = merge_pieces(pieces, reverse, limit)
     if last is None:
         return [], None
@@ -85,7 +94,7 @@ def scan_chunk(
 
 
 def mem_piece(
-    engine: LsmEngine,
+    engine: MemtableEngine,
     mem: Memtable,
     lo: bytes | None,
     lo_inclusive: bool,

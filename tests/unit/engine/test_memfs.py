@@ -403,3 +403,41 @@ def test_a_failing_fault_leaves_the_state_unchanged():
     assert not fs.exists("/e")
     assert fs.read_file("/d/a") == b"durable+pending"
     assert _clone(fs, CrashMode.DROP_UNSYNCED).read_file("/d/a") == b"durable"  # sync failed
+
+
+def test_write_at_overwrites_in_place_and_a_crash_keeps_old_or_new_page_bytes():
+    fs = _fs_with_dir()
+    f = _synced_file(fs, "/d/p", b"A" * 8 + b"B" * 8)
+    f.write_at(8, b"C" * 8)  # overwrite the second "page"
+    f.write_at(24, b"D" * 4)  # past the end: the gap reads as zeros
+    assert fs.read_file("/d/p") == b"A" * 8 + b"C" * 8 + bytes(8) + b"D" * 4
+    assert f.size == 28
+    assert fs.crash_clone(CrashMode.DROP_UNSYNCED).read_file("/d/p") == b"A" * 8 + b"B" * 8
+    for seed in SEEDS:
+        got = fs.crash_clone(CrashMode.RANDOM_SUBSET, random.Random(seed)).read_file("/d/p")
+        assert got[:8] == b"A" * 8
+        assert got[8:16] in (b"B" * 8, b"C" * 8)
+    f.sync()
+    image = fs.crash_clone(CrashMode.DROP_UNSYNCED).read_file("/d/p")
+    assert image == b"A" * 8 + b"C" * 8 + bytes(8) + b"D" * 4
+
+
+def test_os_file_write_at_overwrites_and_extends(tmp_path):
+    from aiokv.engine.fs import OsFileSystem
+
+    fs = OsFileSystem()
+    path = str(tmp_path / "p")
+    f = fs.create(path)
+    try:
+        f.append(b"x" * 10)
+    finally:
+        f.close()
+    f = fs.open_write(path)
+    try:
+        f.write_at(2, b"yy")
+        f.write_at(12, b"z")
+        assert f.size == 13
+        f.sync()
+    finally:
+        f.close()
+    assert fs.read_file(path) == b"xxyyxxxxxx\x00\x00z"
