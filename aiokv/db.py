@@ -690,7 +690,12 @@ class _Opening:
         self._db: DB | None = None
 
     async def _open(self) -> DB:
-        engine = await LsmEngine.open(self._path, self._options)
+        if self._engine_name == "btree":
+            from aiokv.engine.btree.engine import BTreeEngine
+
+            engine: Engine = await BTreeEngine.open(self._path, self._options)
+        else:
+            engine = await LsmEngine.open(self._path, self._options)
         return DB(self._path, engine, self._options)
 
     def __await__(self) -> Generator[Any, None, DB]:
@@ -717,7 +722,8 @@ def open(path: Any, engine: str = "lsm", **options: Any) -> _Opening:
 
     Args:
         path: a directory (str or os.PathLike), or None for a purely in-memory store.
-        engine: "lsm" (the B+Tree engine arrives with issue 5).
+        engine: "lsm" (write-optimized: a log-structured merge tree) or "btree"
+            (read-optimized: a copy-on-write B+Tree in one page file).
         **options: see aiokv.Options; an unknown option is an error.
     Raises:
         InvalidArgumentError: unknown option or engine, a path that is a file, ...

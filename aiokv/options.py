@@ -12,7 +12,7 @@ from aiokv.convert import check_ttl
 from aiokv.engine.fs import FileSystem
 from aiokv.errors import InvalidArgumentError, InvalidTypeError
 
-ENGINES = ("lsm",)  # "btree" arrives with issue 5
+ENGINES = ("lsm", "btree")
 KiB = 1024
 MiB = 1024 * KiB
 

@@ -501,7 +501,7 @@ class MemtableEngine:
             if not self.imms[cf] and (mem.table or mem.range_dels) and mem.first_segment <= oldest:
                 self._switch(cf, self.committer.last_seq)
 
-    def _log_number_after(self, flushed: Memtable) -> int:
+    def _log_number_after(self, flushed: Memtable | None) -> int:
         """The oldest WAL segment still needed once `flushed` is in a table: the first
         segment of the oldest memtable of any family that holds data (one WAL serves all)."""
         needed = self._wal_number_now()

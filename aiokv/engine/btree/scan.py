@@ -1,0 +1,53 @@
+"""One chunk of a scan over the B+Tree engine: the tree at the scan's checkpoint, the
+memtables a later checkpoint moved into the tree (for an older snapshot), then the frozen and
+active memtables, merged as the LSM's scan merges its sources (lsm/scan.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiokv.engine.btree import tree
+from aiokv.engine.lsm.merge import NEEDS_MERGE, Piece
+from aiokv.engine.lsm.scan import mem_piece, resolve_pieces
+from aiokv.engine.memtable import MERGE, PUT, PUT_EXPIRING
+
+if TYPE_CHECKING:
+    from aiokv.engine.btree.engine import BTreeEngine
+
+
+def scan_chunk(
+    engine: BTreeEngine,
+    cf: int,
+    lo: bytes | None,
+    lo_inclusive: bool,
+    hi: bytes | None,
+    reverse: bool,
+    seq: int,
+    limit: int,
+) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+    """Up to `limit` keys of the walk; returns (items, last key looked at or None at end)."""
+    now = engine._now_ms()
+    pieces: list[Piece] = []  # oldest source first
+    root, cp, view = engine._tree_at(cf, seq)
+    if root:
+        items = tree.scan(engine.reader, root, lo, lo_inclusive, hi, reverse, limit)
+        if items:
+            keys = [k for k, _ in items]
+            values: list[bytes | None] = [
+                c[1] if c[0] == PUT or (c[0] == PUT_EXPIRING and c[2] > now)
+                else NEEDS_MERGE if c[0] == MERGE else None
+                for _, c in items
+            ]  # fmt: skip
+            pieces.append(Piece(keys, values, [cp] * len(keys), len(items) >= limit))
+    if view is not None:
+        for txn, rcf, mem in reversed(engine._retired):
+            if txn > view and rcf == cf:
+                pieces.append(
+                    mem_piece(engine, mem, lo, lo_inclusive, hi, reverse, seq, limit, now)
+                )
+    for imm, _, _ in reversed(engine.imms[cf]):
+        pieces.append(mem_piece(engine, imm, lo, lo_inclusive, hi, reverse, seq, limit, now))
+    pieces.append(
+        mem_piece(engine, engine.mems[cf], lo, lo_inclusive, hi, reverse, seq, limit, now)
+    )
+    return resolve_pieces(engine, cf, pieces, reverse, seq, limit)
