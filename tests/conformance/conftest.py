@@ -1,28 +1,28 @@
-"""The stores every contract test runs on: each engine configuration, and the dict model."""
+"""The stores every contract test runs on: each engine configuration, and the dict model.
+
+`opener` opens stores of one kind (see harness.py) with an injected clock; `store` is one
+opened with default options; `clock` is the opener's clock, which only the test moves.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-import aiokv
-from aiokv.engine.memfs import MemFileSystem
-from tests.model import ModelDB
-from tests.tiny import TINY_LSM
+from tests.conformance.harness import KINDS, Opener
 
 
-@pytest.fixture(params=["model", "lsm-in-memory", "lsm-memfs", "lsm-disk", "lsm-tiny"])
-async def store(request, tmp_path):
-    if request.param == "model":
-        yield ModelDB()
-        return
-    if request.param == "lsm-in-memory":
-        opening = aiokv.open(None)
-    elif request.param == "lsm-memfs":
-        opening = aiokv.open("/db", fs=MemFileSystem(), wal_segment_size=64 * 1024)
-    elif request.param == "lsm-tiny":
-        opening = aiokv.open("/db", fs=MemFileSystem(), wal_segment_size=64 * 1024, **TINY_LSM)
-    else:
-        opening = aiokv.open(tmp_path / "db")
-    async with opening as db:
-        yield db
-        db.check()
+@pytest.fixture(params=KINDS, ids=[k.name for k in KINDS])
+async def opener(request, tmp_path):
+    op = Opener(request.param, tmp_path)
+    yield op
+    await op.close_all()
+
+
+@pytest.fixture
+async def store(opener):
+    return await opener.open()
+
+
+@pytest.fixture
+def clock(opener):
+    return opener.clock
