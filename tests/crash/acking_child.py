@@ -1,4 +1,5 @@
-"""A kill -9 test's child process: it prints "OPEN" once its store is open, then one line
+"""A kill -9 test's child process: it opens its store with the engine named by $AIOKV_ENGINE,
+prints "OPEN" once it is open, then one line
 "<mode> <write id>" per acknowledged write; a thread reads them into a queue so that the test
 can stop waiting at a deadline and kill the child at any instant."""
 
@@ -20,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 class AckingChild:
     """`script path round seed` running under this interpreter, with the project importable."""
 
-    def __init__(self, script: Path, path: Path, round_: int, seed: int, stderr: Any) -> None:
+    def __init__(
+        self, script: Path, path: Path, round_: int, seed: int, stderr: Any, engine: str = "lsm"
+    ) -> None:
         env = dict(os.environ)
+        env["AIOKV_ENGINE"] = engine  # the store's engine, for the child's aiokv.open
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, str(script), str(path), str(round_), str(seed)],

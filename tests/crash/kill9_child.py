@@ -14,6 +14,7 @@ that failed to kill it.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
 import time
@@ -52,11 +53,15 @@ async def _writer(
 
 async def main(path: str, round_: int, seed: int) -> None:
     rng = random.Random(seed)
-    options = {"wal_segment_size": rng.choice([64 * 1024, 64 * 1024 * 1024])}
+    options = {
+        "wal_segment_size": rng.choice([64 * 1024, 64 * 1024 * 1024]),
+        # Small memtables: flushes (LSM) or checkpoints (B+Tree) run while the child is killed.
+        "write_buffer_size": rng.choice([64 * 1024, 64 * 1024 * 1024]),
+    }
     # Weights of S, D and B.  In a round without synced writes, nothing but the default
     # durability's own write puts an acknowledged batch into the OS before the kill.
     mix = rng.choice([[6, 3, 1], [1, 6, 3], [0, 1, 0]])
-    async with aiokv.open(path, **options) as db:
+    async with aiokv.open(path, engine=os.environ.get("AIOKV_ENGINE", "lsm"), **options) as db:
         sys.stdout.write("OPEN\n")
         sys.stdout.flush()
         deadline = time.monotonic() + MAX_SECONDS

@@ -155,7 +155,8 @@ async def main(path: str, round_: int, seed: int) -> None:
     timer.daemon = True
     timer.start()
     options, mix, seeds = setup(seed)
-    async with aiokv.open(path, column_families=family_options(), **options) as db:
+    engine = os.environ.get("AIOKV_ENGINE", "lsm")
+    async with aiokv.open(path, engine=engine, column_families=family_options(), **options) as db:
         cfs = {name: db.column_family(name) for name in db.list_column_families()}
         sys.stdout.write("OPEN\n")
         sys.stdout.flush()

@@ -48,6 +48,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -188,10 +189,11 @@ def _failing_sync(op: str, path: str) -> None:
 
 
 async def _run_round(
-    fs: MemFileSystem, rnd: Round, rng: random.Random, process_crash: bool
+    fs: MemFileSystem, rnd: Round, rng: random.Random, process_crash: bool, engine: str
 ) -> dict[bytes, bytes]:
     """Runs a round's workload; returns the state the database recovered when it opened."""
-    options = {
+    options: dict[str, Any] = {
+        "engine": engine,
         "wal_segment_size": rng.choice([64 * KiB, 256 * KiB, 64 * KiB * KiB]),
         "group_commit_size": rng.choice([4 * KiB, 4 * KiB * KiB]),
         "buffered_flush_ms": rng.choice([1, 100]),
@@ -229,9 +231,9 @@ async def _run_round(
 # -- checking an image ----------------------------------------------------------------------------
 
 
-async def _recover(fs: MemFileSystem, rng: random.Random | None = None):
+async def _recover(fs: MemFileSystem, engine: str, rng: random.Random | None = None):
     """Opens `fs`; returns the state, and a crash image taken while it was open (if rng)."""
-    async with aiokv.open(PATH, fs=fs) as db:
+    async with aiokv.open(PATH, engine=engine, fs=fs) as db:
         db.check()
         state = {k: v async for k, v in db.scan()}
         assert await db.get_many(list(state)) == list(state.values())
@@ -311,22 +313,23 @@ def _check_process_crash(
 
 
 async def _check_image(
-    rnd: Round, image: Image, baseline: dict[bytes, bytes], rng: random.Random
+    rnd: Round, image: Image, baseline: dict[bytes, bytes], rng: random.Random, engine: str
 ) -> dict[bytes, bytes]:
-    state, crashed_while_open = await _recover(image.fs, rng)
+    state, crashed_while_open = await _recover(image.fs, engine, rng)
     old = {k: v for k, v in state.items() if not k.startswith(rnd.prefix)}
     assert old == baseline, "the state recovered before this round changed"
     _check_prefix(rnd, image.taken, ("sync",), _part(rnd, state))
-    again, _ = await _recover(image.fs)
+    again, _ = await _recover(image.fs, engine)
     assert again == state, "recovering a recovered image changed its state"
     assert crashed_while_open is not None
-    after_crash, _ = await _recover(crashed_while_open)
+    after_crash, _ = await _recover(crashed_while_open, engine)
     assert after_crash == state, "a crash right after recovery changed the recovered state"
     return state
 
 
 @pytest.mark.slow
-async def test_crash_images_keep_every_acknowledged_synced_write_and_whole_batches():
+@pytest.mark.parametrize("engine", ["lsm", "btree"])
+async def test_crash_images_keep_every_acknowledged_synced_write_and_whole_batches(engine):
     seed = int(os.environ.get("AIOKV_CRASH_SEED") or random.randrange(1 << 32))
     print(f"AIOKV_CRASH_SEED={seed}")
     rng = random.Random(seed)
@@ -340,7 +343,7 @@ async def test_crash_images_keep_every_acknowledged_synced_write_and_whole_batch
         try:
             if number % CHAIN == 0 or number == ROUNDS:
                 if killed is not None:  # no round follows on this store: check it here
-                    state, _ = await _recover(fs)
+                    state, _ = await _recover(fs, engine)
                     _check_process_crash(killed, baseline, state)
                 if number == ROUNDS:
                     break
@@ -348,7 +351,7 @@ async def test_crash_images_keep_every_acknowledged_synced_write_and_whole_batch
             process_crash = rng.random() < PROCESS_CRASHES
             rnd = Round(number, b"r%04d/" % number, unsynced_tail=process_crash)
             t0 = time.perf_counter()
-            start = await _run_round(fs, rnd, rng, process_crash)
+            start = await _run_round(fs, rnd, rng, process_crash, engine)
             t1 = time.perf_counter()
             if killed is None:
                 assert start == baseline, "the state the round began from is not the last one"
@@ -358,7 +361,7 @@ async def test_crash_images_keep_every_acknowledged_synced_write_and_whole_batch
             states = []
             for i, image in enumerate(rnd.images):
                 where = f"AIOKV_CRASH_SEED={seed}, round {number}, image {i} ({image.mode.name})"
-                states.append(await _check_image(rnd, image, baseline, rng))
+                states.append(await _check_image(rnd, image, baseline, rng, engine))
                 modes[image.mode] += 1
             t_work += t1 - t0
             t_check += time.perf_counter() - t1

@@ -377,11 +377,12 @@ async def _read(db: aiokv.DB) -> tuple[list[str], State]:
 
 
 async def _run_round(
-    fs: MemFileSystem, rnd: Round, rng: random.Random, process_crash: bool
+    fs: MemFileSystem, rnd: Round, rng: random.Random, process_crash: bool, engine: str
 ) -> tuple[list[str], State]:
     """Runs a round's workload; returns the families and state the database opened with."""
     cnt: dict[str, Any] = {"merge_operator": Int64Add()}
     options: dict[str, Any] = {
+        "engine": engine,
         "wal_segment_size": rng.choice([64 * KiB, 256 * KiB, 64 * MiB]),
         "group_commit_size": rng.choice([4 * KiB, 4 * MiB]),
         "buffered_flush_ms": rng.choice([1, 100]),
@@ -434,10 +435,10 @@ async def _run_round(
 
 
 async def _recover(
-    fs: MemFileSystem, rng: random.Random | None = None
+    fs: MemFileSystem, engine: str, rng: random.Random | None = None
 ) -> tuple[list[str], State, MemFileSystem | None]:
     """Opens `fs`: its families, their state, and a crash image taken while open (if rng)."""
-    async with aiokv.open(PATH, fs=fs) as db:
+    async with aiokv.open(PATH, engine=engine, fs=fs) as db:
         db.check()
         names, state = await _read(db)
         image = None
@@ -596,14 +597,14 @@ def _check_state(
 
 
 async def _check_image(
-    rnd: Round, image: Image, baseline: State, rng: random.Random
+    rnd: Round, image: Image, baseline: State, rng: random.Random, engine: str
 ) -> tuple[list[str], State]:
-    names, state, crashed_while_open = await _recover(image.fs, rng)
+    names, state, crashed_while_open = await _recover(image.fs, engine, rng)
     _check_state(rnd, baseline, image.taken, ("sync",), (names, state))
-    again = await _recover(image.fs)
+    again = await _recover(image.fs, engine)
     assert again[:2] == (names, state), "recovering a recovered image changed it"
     assert crashed_while_open is not None
-    after_crash = await _recover(crashed_while_open)
+    after_crash = await _recover(crashed_while_open, engine)
     assert after_crash[:2] == (names, state), "a crash right after recovery changed its state"
     return names, state
 
@@ -613,14 +614,17 @@ def _without_tmp(state: State) -> State:
 
 
 @pytest.mark.slow
-async def test_crash_images_keep_cross_family_batches_whole_and_merge_counters_exact() -> None:
+@pytest.mark.parametrize("engine", ["lsm", "btree"])
+async def test_crash_images_keep_cross_family_batches_whole_and_merge_counters_exact(
+    engine: str,
+) -> None:
     seed = int(os.environ.get("AIOKV_CRASH_SEED") or random.randrange(1 << 32))
     print(f"AIOKV_CRASH_SEED={seed}")
     async with _loop_watchdog():
-        await _crash_images(seed)
+        await _crash_images(seed, engine)
 
 
-async def _crash_images(seed: int) -> None:
+async def _crash_images(seed: int, engine: str) -> None:
     rng = random.Random(seed)
     modes: Counter[CrashMode] = Counter()
     work: Counter[str] = Counter()  # flushes and compactions the rounds ran
@@ -635,7 +639,7 @@ async def _crash_images(seed: int) -> None:
             if number % CHAIN == 0 or number == ROUNDS:
                 if killed is not None:  # no round follows on this store: check it here
                     where += f" (recovering round {killed.number}, ended like a killed process)"
-                    names, state, _ = await _recover(fs)
+                    names, state, _ = await _recover(fs, engine)
                     _check_state(killed, baseline, math.inf, ("sync", "default"), (names, state))
                 if number == ROUNDS:
                     break
@@ -644,7 +648,7 @@ async def _crash_images(seed: int) -> None:
             drops = rng.random() < DROP_ROUNDS
             rnd = Round(number, b"r%04d/" % number, drops, unsynced_tail=process_crash)
             t0 = time.perf_counter()
-            start = await _run_round(fs, rnd, rng, process_crash)
+            start = await _run_round(fs, rnd, rng, process_crash, engine)
             t1 = time.perf_counter()
             where = f"AIOKV_CRASH_SEED={seed}, round {number} (its live database at the end)"
             _check_state(rnd, _without_tmp(start[1]), math.inf, ALL_MODES, rnd.live)
@@ -660,7 +664,7 @@ async def _crash_images(seed: int) -> None:
             states = []
             for i, image in enumerate(rnd.images):
                 where = f"AIOKV_CRASH_SEED={seed}, round {number}, image {i} ({image.mode.name})"
-                states.append(await _check_image(rnd, image, baseline, rng))
+                states.append(await _check_image(rnd, image, baseline, rng, engine))
                 modes[image.mode] += 1
             t_work += t1 - t0
             t_check += time.perf_counter() - t1
@@ -716,12 +720,12 @@ def _kill9_replay(writes: Iterable[child.Write], count: int) -> State:
 
 
 async def _check_store(
-    path: Path, seeds: dict[int, int], opened: bool
+    path: Path, seeds: dict[int, int], opened: bool, engine: str
 ) -> dict[tuple[int, int], int]:
     """Checks the store against the child's plans; returns how many writes of each writer of
     each round are there (a prefix of its plan).  `opened`: a child said OPEN on this store,
     so the families it opens with exist (else it may have been killed before it made them)."""
-    async with aiokv.open(path) as db:
+    async with aiokv.open(path, engine=engine) as db:
         db.check()
         names, state = await _read(db)
     assert sorted(names) == sorted(STABLE) or (not opened and names == ["default"]), names
@@ -751,11 +755,11 @@ async def _check_store(
 
 
 def _kill9_round(
-    path: Path, round_: int, seed: int, rng: random.Random, stderr: Any
+    path: Path, round_: int, seed: int, rng: random.Random, stderr: Any, engine: str
 ) -> tuple[list[tuple[str, str]], str, bool]:
     """Runs a child on `path` and kills it; returns its acknowledgements, when it was killed
     and whether it said OPEN."""
-    proc = AckingChild(CHILD, path, round_, seed, stderr)
+    proc = AckingChild(CHILD, path, round_, seed, stderr, engine)
     stuck = None
     try:
         if rng.random() < KILL9_EARLY:
@@ -780,8 +784,9 @@ def _kill9_round(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["lsm", "btree"])
 async def test_kill9_keeps_acknowledged_cross_family_batches_whole_and_counters_exact(
-    tmp_path: Path,
+    tmp_path: Path, engine: str
 ) -> None:
     seed = int(os.environ.get("AIOKV_KILL9_SEED") or random.randrange(1 << 32))
     print(f"AIOKV_KILL9_SEED={seed}")
@@ -799,10 +804,12 @@ async def test_kill9_keeps_acknowledged_cross_family_batches_whole_and_counters_
             where = f"AIOKV_KILL9_SEED={seed}, round {round_}"
             try:
                 seeds[round_] = rng.randrange(1 << 32)
-                acks, plan, proc_opened = _kill9_round(path, round_, seeds[round_], rng, stderr)
+                acks, plan, proc_opened = _kill9_round(
+                    path, round_, seeds[round_], rng, stderr, engine
+                )
                 where += f" (killed {plan}, {len(acks)} acknowledged)"
                 opened = opened or proc_opened
-                top = await _check_store(path, seeds, opened)
+                top = await _check_store(path, seeds, opened, engine)
                 lost = [
                     bid
                     for mode, bid in acks

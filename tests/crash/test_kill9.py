@@ -41,11 +41,11 @@ ROUND_SECONDS = 20.0  # a round kills its child after this long, acknowledged en
 CHILD = Path(__file__).with_name("kill9_child.py")
 
 
-async def _batches(path: Path) -> dict[str, int]:
+async def _batches(path: Path, engine: str) -> dict[str, int]:
     """Opens the store; returns the size of every batch found, checking each is whole."""
     keys: dict[str, set[int]] = defaultdict(set)
     sizes: dict[str, int] = {}
-    async with aiokv.open(path) as db:
+    async with aiokv.open(path, engine=engine) as db:
         db.check()
         async for key, value in db.scan():
             bid, i = key.decode().split("/")
@@ -68,8 +68,10 @@ def _check_prefixes(found: dict[str, int]) -> None:
         assert not missing, f"round {round_} writer {writer}: batches {missing[:5]} are missing"
 
 
-def _run_round(path: Path, round_: int, rng: random.Random, stderr) -> tuple[list, str]:
-    child = AckingChild(CHILD, path, round_, rng.randrange(1 << 32), stderr)
+def _run_round(
+    path: Path, round_: int, rng: random.Random, stderr, engine: str
+) -> tuple[list, str]:
+    child = AckingChild(CHILD, path, round_, rng.randrange(1 << 32), stderr, engine)
     try:
         if rng.random() < EARLY_KILLS:
             delay = rng.uniform(0.0, 0.4)
@@ -86,7 +88,8 @@ def _run_round(path: Path, round_: int, rng: random.Random, stderr) -> tuple[lis
 
 
 @pytest.mark.slow
-async def test_kill9_loses_no_acknowledged_batch_and_never_part_of_one(tmp_path):
+@pytest.mark.parametrize("engine", ["lsm", "btree"])
+async def test_kill9_loses_no_acknowledged_batch_and_never_part_of_one(tmp_path, engine):
     seed = int(os.environ.get("AIOKV_KILL9_SEED") or random.randrange(1 << 32))
     print(f"AIOKV_KILL9_SEED={seed}")
     rng = random.Random(seed)
@@ -102,10 +105,10 @@ async def test_kill9_loses_no_acknowledged_batch_and_never_part_of_one(tmp_path)
                 durable, seen = set(), set()
             where = f"AIOKV_KILL9_SEED={seed}, round {round_}"
             try:
-                acks, plan = _run_round(path, round_, rng, stderr)
+                acks, plan = _run_round(path, round_, rng, stderr, engine)
                 where += f" (killed {plan}, {len(acks)} acknowledged)"
                 durable |= {bid for mode, bid in acks if mode in "SD"}
-                found = await _batches(path)
+                found = await _batches(path, engine)
                 lost = sorted(durable - found.keys())
                 assert not lost, f"{len(lost)} acknowledged batches are lost: {lost[:5]}"
                 gone = sorted(seen - found.keys())
