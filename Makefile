@@ -30,6 +30,7 @@ test: lint types unit
 bench: $(STAMP)
 	$(PY) bench/db_bench.py --profile quick
 	$(PY) bench/lsm_bench.py --profile quick
+	$(PY) bench/btree_bench.py --profile quick
 
 stress: $(STAMP)
 	AIOKV_STRESS=1 $(PY) -m pytest tests/crash -q
