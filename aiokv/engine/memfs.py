@@ -47,7 +47,7 @@ class _Inode:
     data: bytearray = field(default_factory=bytearray)
     durable: bytes = b""
     # Pending changes since the last sync, in order: (offset, bytes) for an append, and
-    # (size, None) for a truncation.
+    # (size, None) for a truncation (which extends with zeros, as ftruncate does).
     pending: list[tuple[int, bytes | None]] = field(default_factory=list)
 
 
@@ -118,7 +118,7 @@ class _MemFile:
         with self._fs._mutex:
             self._check("truncate")
             inode = self._inode
-            del inode.data[size:]
+            _set_length(inode.data, size)
             inode.pending.append((size, None))
 
     def close(self) -> None:
@@ -328,9 +328,17 @@ def _crash_content(inode: _Inode, mode: CrashMode, rng: random.Random) -> bytes:
         chosen = [p for p in pending if p[1] is None or rng.random() < 0.5]
     for offset, chunk in chosen:
         if chunk is None:
-            del data[offset:]
+            _set_length(data, offset)
             continue
         if len(data) < offset:
             data += bytes(offset - len(data))
         data[offset : offset + len(chunk)] = chunk
     return bytes(data)
+
+
+def _set_length(data: bytearray, size: int) -> None:
+    """ftruncate: cuts `data` to `size` bytes, or extends it with zeros."""
+    if size <= len(data):
+        del data[size:]
+    else:
+        data += bytes(size - len(data))

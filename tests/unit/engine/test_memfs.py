@@ -441,3 +441,13 @@ def test_os_file_write_at_overwrites_and_extends(tmp_path):
     finally:
         f.close()
     assert fs.read_file(path) == b"xxyyxxxxxx\x00\x00z"
+
+
+def test_truncate_past_the_end_extends_with_zeros_as_ftruncate_does():
+    fs = _fs_with_dir()
+    f = _synced_file(fs, "/d/p", b"ab")
+    f.truncate(5)
+    assert fs.read_file("/d/p") == b"ab\x00\x00\x00"
+    assert fs.crash_clone(CrashMode.DROP_UNSYNCED).read_file("/d/p") == b"ab"
+    f.sync()
+    assert fs.crash_clone(CrashMode.DROP_UNSYNCED).read_file("/d/p") == b"ab\x00\x00\x00"
