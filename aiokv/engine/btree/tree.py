@@ -44,6 +44,7 @@ from aiokv.engine.btree.page_format import (
     chain_pages_needed,
     encode_chain,
     open_page,
+    read_chain,
 )
 from aiokv.engine.btree.tree_check import check
 from aiokv.engine.btree.tree_read import NodeReader, get, scan
@@ -113,10 +114,11 @@ def _cuts(sizes: list[int], total: int) -> list[int]:
 class Txn:
     """One copy-on-write transaction.  Never mutates a node reachable from an old root.
 
-    Use: any number of apply / delete_range / drop calls (each takes the root the previous one
-    returned for that tree), then finish().  After finish, `dirty` holds every page to write,
-    `freed` the pages of old trees the new trees no longer reach (free once no reader holds an
-    old root), and `unused` pages taken from `alloc` that ended up unused (free at once).
+    Use: any number of apply / delete_range / drop / relocate calls (each takes the root the
+    previous one returned for that tree), then finish().  After finish, `dirty` holds every
+    page to write, `freed` the pages of old trees the new trees no longer reach (free once no
+    reader holds an old root), and `unused` pages taken from `alloc` that ended up unused (free
+    at once).
     `count_delta` is keys added minus keys removed, over all calls.
     """
 
@@ -172,6 +174,37 @@ class Txn:
         self._check_open()
         if root:
             self.count_delta -= self._free_tree(root)
+
+    def relocate(self, root: int, below: int) -> int:
+        """Copies every page of the tree at `root` whose number is >= `below` (nodes, and the
+        overflow chains of spilled values and keys) to pages from `alloc`, and every node on the
+        path to such a page (its child pointer changes); returns the new root.  The old pages go
+        to `freed` as usual.  Pages < below that need no change stay where they are.
+
+        A vacuum: with an `alloc` that hands out the lowest free pages first, every page >= below
+        is free afterwards if there were enough free pages below it.  Pages this Txn wrote are
+        its own and stay (they came from `alloc` already).  A relocated node keeps its content,
+        so fill is unchanged; a chain with any page >= below is written again whole.  Every node
+        is visited; a leaf below `below` whose header says nothing spills is not decoded.
+        """
+        self._check_open()
+        if not root:
+            return root
+        height = 0  # the leaves' depth, found without decoding a leaf
+        no = root
+        while True:
+            node = self._nodes.get(no)
+            if node is None:
+                ptype = open_page(self._r.page(no), no, _NODE_TYPES, self._path)[0]
+                if ptype == PageType.LEAF:
+                    break
+                node = self._r.node(no)
+            if type(node) is Leaf:
+                break
+            no = node.children[0]  # type: ignore[union-attr]
+            height += 1
+        new = self._relocate(root, below, height)
+        return root if new is None else new
 
     def finish(self) -> None:
         """Writes spilled keys to chains and encodes every new node into `dirty`."""
@@ -476,6 +509,75 @@ class Txn:
             root = node.children[0]
             node = self._node(root)
         return root
+
+    # -- relocate --------------------------------------------------------------------------------
+
+    def _relocate(self, no: int, below: int, height: int) -> int | None:
+        """Relocates the subtree at `no` (leaves `height` levels down); returns the node's new
+        page, or None when it stays at `no`."""
+        node = self._nodes.get(no)
+        owned = node is not None
+        if node is None:
+            if not height and no < below:
+                _t, flags, _n = open_page(self._r.page(no), no, PageType.LEAF, self._path)
+                if not flags & FLAG_SPILLS:
+                    return None  # nothing hangs off it and it stays: no decode
+            node = self._r.node(no)
+        if type(node) is Branch:
+            moves = []
+            for i, child in enumerate(node.children):
+                new = self._relocate(child, below, height - 1)
+                if new is not None:
+                    moves.append((i, new))
+            if not moves and (owned or (no < below and not self._keys_move(node, below))):
+                return None
+            if not owned:
+                no, node = self._own(no)
+            children = node.children  # type: ignore[union-attr]
+            for i, new in moves:
+                children[i] = new
+            return None if owned else no
+        assert type(node) is Leaf
+        refs: list[tuple[int, Overflow]] = []
+        if node.big:
+            cells = node.cells
+            refs = [(i, v) for i, (_k, v, _x) in enumerate(cells) if type(v) is Overflow]
+        moved = [(i, ov) for i, ref in refs if (ov := self._move_chain(ref, below)) is not None]
+        if not moved and (owned or (no < below and not self._keys_move(node, below))):
+            return None
+        if not owned:
+            no, node = self._own(no)
+        cells = node.cells  # type: ignore[union-attr]
+        for i, ov in moved:
+            kind, _v, expiry = cells[i]
+            cells[i] = (kind, ov, expiry)
+        return None if owned else no
+
+    def _chain_moves(self, head: int, length: int, below: int) -> list[int] | None:
+        """The pages of an old chain that has a page >= below; None if it stays."""
+        if chain_pages_needed(length) <= 1:
+            return [head] if head >= below else None
+        nos = chain_pages(self._page, head, PageType.OVERFLOW, self._path)[0]
+        return nos if max(nos) >= below else None
+
+    def _keys_move(self, node: Node, below: int) -> bool:
+        """Whether an old node's spilled keys have a chain to move (a copy rewrites them)."""
+        if not node.kref:
+            return False
+        return any(self._chain_moves(h, len(k), below) for k, h in node.kref.items())
+
+    def _move_chain(self, ref: Overflow, below: int) -> Overflow | None:
+        """A copy of a spilled value's chain if it must move (the old pages released)."""
+        if ref.head in self._fresh:
+            return None
+        nos = self._chain_moves(ref.head, ref.length, below)
+        if nos is None:
+            return None
+        data = read_chain(self._page, ref.head, ref.length, PageType.OVERFLOW, self._path)
+        new = self._write_chain(data)
+        for no in nos:
+            self._release(no)
+        return new
 
     # -- delete_range and drop -------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ class Pager:
         self.pool: list[int] = []
         self.high = 2  # pages 0 and 1 are the meta pages
         self.reads = 0
+        self.lowest_first = False  # alloc hands out the lowest free page (as a vacuum wants)
+        self.taken: list[int] = []  # every page alloc handed out
 
     def page(self, no: int) -> bytes:
         return self.pages[no]
@@ -57,9 +59,14 @@ class Pager:
 
     def alloc(self) -> int:
         if self.pool:
-            return self.pool.pop()
-        self.high += 1
-        return self.high - 1
+            if self.lowest_first:
+                self.pool.sort(reverse=True)
+            no = self.pool.pop()
+        else:
+            self.high += 1
+            no = self.high - 1
+        self.taken.append(no)
+        return no
 
     def txn(self) -> Txn:
         return Txn(self, self.alloc)
@@ -543,3 +550,237 @@ def test_txns_match_a_dict_and_account_for_every_page(txns):
                     base = 22 if isinstance(n, Branch) else 18
                     assert n.size - base <= CAPACITY
                     assert no == roots[reached.index(pages)] or n.size - base >= MIN_FILL
+
+
+# -- relocate (the vacuum) -----------------------------------------------------------------------
+
+
+def _scattered(seed: int, txns: int = 6) -> tuple[Pager, list[int], list[dict[bytes, Cell]]]:
+    """Two trees built and thinned by several transactions: pages of both interleave, and
+    spilled keys and values lie all over the file."""
+    p = Pager()
+    roots = [0, 0]
+    models: list[dict[bytes, Cell]] = [{}, {}]
+    rnd = random.Random(seed)
+    for i in range(txns):
+        t = p.txn()
+        for f in (0, 1):
+            changes = _step_changes(rnd.randrange(2**32), 1500 if i < 2 else 400, _PREFIXES[f])
+            roots[f] = t.apply(roots[f], sorted(changes.items()))
+            for k, c in changes.items():
+                if c is None:
+                    models[f].pop(k, None)
+                else:
+                    models[f][k] = c
+        p.commit(t)
+        p.release(t.freed)
+    return p, roots, models
+
+
+def _reached(p: Pager, roots: list[int]) -> list[int]:
+    return [no for r in roots for no in check(p, r)]
+
+
+def _relocate_all(p: Pager, roots: list[int], below: int) -> tuple[Txn, list[int]]:
+    t = p.txn()
+    new = [t.relocate(r, below) for r in roots]
+    p.commit(t)
+    return t, new
+
+
+def test_relocating_above_every_page_changes_nothing():
+    p, roots, _ = _scattered(1)
+    pages = [p.pages[no] for no in _reached(p, roots)]
+    p.cache.clear()
+    p.reads = 0
+    t, new = _relocate_all(p, roots, p.high)
+    assert new == roots
+    assert t.dirty == {} and t.freed == [] and t.unused == [] and t.count_delta == 0
+    # Only branches and leaves that spill are decoded: a plain leaf that stays is not.
+    assert p.reads == sum(pg[8] == 2 or (pg[8] == 3 and pg[9] & 1) for pg in pages) < len(pages)
+
+
+def test_relocating_below_every_page_moves_every_page_and_keeps_the_contents():
+    p, roots, models = _scattered(2)
+    old = _reached(p, roots)
+    t, new = _relocate_all(p, roots, 2)
+    assert sorted(t.freed) == sorted(old)
+    assert set(_reached(p, new)) == set(t.dirty)
+    for root, model in zip(new, models, strict=True):
+        _assert_tree(p, root, model)
+
+
+def test_a_relocated_tree_has_the_same_shape_and_fill():
+    p, roots, _ = _scattered(3)
+
+    def shape(root: int) -> list[tuple[str, list[bytes], int]]:
+        out = []
+        todo = [root]
+        while todo:
+            node = p.node(todo.pop(0))
+            out.append((type(node).__name__, list(node.keys), node.size))
+            if isinstance(node, Branch):
+                todo += node.children
+        return out
+
+    before = [shape(r) for r in roots]
+    _t, new = _relocate_all(p, roots, p.high // 2)
+    assert [shape(r) for r in new] == before
+
+
+def test_a_vacuum_with_enough_free_pages_below_empties_the_tail():
+    p, roots, models = _scattered(4)
+    t = p.txn()
+    roots = [t.delete_range(r, b"", b"3") for r in roots]  # frees pages all over the file
+    for m in models:
+        for k in [k for k in m if k < b"3"]:
+            del m[k]
+    p.commit(t)
+    p.release(t.freed)
+    reached = _reached(p, roots)
+    # A copy needs a fresh page while the old one is still in use: the branches on the paths
+    # and the rewritten key chains of copied nodes need room beyond the pages that move.
+    nodes = [p.node(no) for no in reached if p.pages[no][8] in (2, 3)]
+    extra = sum(isinstance(n, Branch) for n in nodes)
+    extra += sum(-(-len(k) // 4076) for n in nodes if n.kref for k in n.kref)
+    below = 2 + len(reached) + extra
+    assert max(reached) >= below, "the test wants pages to move"
+    p.lowest_first = True
+    t, new = _relocate_all(p, roots, below)
+    assert max(_reached(p, new)) < below
+    p.release(t.freed)
+    assert set(range(below, p.high)) <= set(p.pool), "the tail is free: the file can be cut"
+    for root, model in zip(new, models, strict=True):
+        _assert_tree(p, root, model)
+
+
+def test_relocate_moves_a_value_chain_whole_when_any_page_is_above():
+    p = Pager()
+    model: dict[bytes, Cell] = {}
+    value = random.Random(9).randbytes(3 * 4076 + 5)
+    root = _apply(p, 0, model, {b"a": _cell(b"x"), b"big": _cell(value)})
+    chain = sorted(check(p, root) - {root})
+    assert len(chain) == 4
+    t = p.txn()
+    new = t.relocate(root, chain[-1])  # only the last chain page is at or above
+    p.commit(t)
+    assert sorted(t.freed) == sorted([root, *chain])
+    assert get(p, new, b"big") == (PUT, value, 0)
+    assert get(p, root, b"big") == (PUT, value, 0)  # the old tree still reads
+
+
+def test_relocate_moves_the_chains_of_spilled_keys():
+    p = Pager()
+    model: dict[bytes, Cell] = {}
+    prefix = b"p" * (MAX_KEY_INLINE + 100)
+    root = _apply(p, 0, model, {prefix + b"%06d" % i: _cell(b"v%d" % i) for i in range(600)})
+    nodes = [p.node(no) for no in check(p, root) if p.pages[no][8] in (2, 3)]
+    key_chains = {h for n in nodes if n.kref for h in n.kref.values()}
+    assert key_chains
+    below = max(key_chains)
+    t = p.txn()
+    new = t.relocate(root, below)
+    p.commit(t)
+    assert max(key_chains) in t.freed
+    assert all(no < below or no in t.dirty for no in check(p, new))
+    p.cache.clear()
+    _assert_tree(p, new, model)
+
+
+def test_relocate_in_one_txn_with_apply_before_and_after():
+    p, roots, models = _scattered(5)
+    t = p.txn()
+    extra = {b"zz%05d" % i: _cell(bytes(2000 + i)) for i in range(30)}
+    roots[0] = t.apply(roots[0], sorted(extra.items()))
+    roots[0] = t.relocate(roots[0], 2)
+    roots[0] = t.relocate(roots[0], 2)  # its pages are the Txn's own now: they stay
+    dropped = sorted(models[0])[::5]
+    roots[0] = t.apply(roots[0], [(k, None) for k in dropped])
+    p.commit(t)
+    models[0].update(extra)
+    for k in dropped:
+        del models[0][k]
+    assert set(check(p, roots[0])) <= set(t.dirty)
+    _assert_tree(p, roots[0], models[0])
+
+
+def test_relocate_of_an_empty_tree_is_empty():
+    p = Pager()
+    t = p.txn()
+    assert t.relocate(0, 2) == 0
+    t.finish()
+    assert t.dirty == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(_step, min_size=1, max_size=3), min_size=1, max_size=5),
+    st.lists(_step, max_size=2),
+    st.lists(_step, max_size=2),
+    st.floats(0, 1.05),
+    st.booleans(),
+)
+def test_relocate_keeps_contents_and_accounts_for_every_page(history, before, after, where, lowest):
+    p = Pager()
+    roots = [0, 0]
+    models: list[dict[bytes, Cell]] = [{}, {}]
+
+    def run(t: Txn, steps: list[tuple[str, int, int]]) -> None:
+        for i, (kind, seed, n) in enumerate(steps):
+            f = (seed + i) % 2
+            if kind == "drop":
+                t.drop(roots[f])
+                roots[f] = 0
+                models[f].clear()
+                continue
+            if kind == "range":
+                rnd = random.Random(seed)
+                lo, hi = sorted(_PREFIXES[f] + b"%05d" % rnd.randrange(5200) for _ in range(2))
+                roots[f] = t.delete_range(roots[f], lo, hi)
+                for k in [k for k in models[f] if lo <= k < hi]:
+                    del models[f][k]
+                continue
+            changes = _step_changes(seed, n, _PREFIXES[f])
+            roots[f] = t.apply(roots[f], sorted(changes.items()))
+            for k, c in changes.items():
+                if c is None:
+                    models[f].pop(k, None)
+                else:
+                    models[f][k] = c
+
+    for steps in history:
+        t = p.txn()
+        run(t, steps)
+        p.commit(t)
+        p.release(t.freed)
+    old_roots = list(roots)
+    old_models = [dict(m) for m in models]
+    old = set(_reached(p, roots))
+    pool = set(p.pool)
+    assert old | pool == set(range(2, p.high))
+    p.lowest_first = lowest
+    p.taken = []
+    below = 2 + int(where * (p.high - 2))
+    t = p.txn()
+    run(t, before)
+    roots = [t.relocate(r, below) for r in roots]
+    moved_at = [r for r in roots]
+    run(t, after)
+    p.commit(t)
+    for no, node in t.nodes.items():
+        p.cache[no] = node
+    # The old trees still read what they held: nothing they reach was changed.
+    for root, model in zip(old_roots, old_models, strict=True):
+        _assert_tree(p, root, model)
+    reached = [_assert_tree(p, r, m) for r, m in zip(roots, models, strict=True)]
+    new = set().union(*reached)
+    assert sum(map(len, reached)) == len(new)
+    assert all(no < below or no in t.dirty for no in new)
+    if not before and not after:
+        assert moved_at == roots
+    # Every old page is kept or freed, exactly once; every page taken is dirty or unused.
+    assert len(set(t.freed)) == len(t.freed)
+    assert set(t.freed) <= old
+    assert (new & old) | set(t.freed) == old and not new & set(t.freed)
+    assert sorted(p.taken) == sorted([*t.dirty, *t.unused])
+    assert new - old == set(t.dirty) - set(t.unused)
