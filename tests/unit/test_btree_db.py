@@ -224,3 +224,66 @@ async def test_in_memory_btree_store_serves_the_same_api():
         assert await db.get(b"a") == b"1" and await cf.get(b"a") == b"2"
         await db.flush()
         db.check()
+
+
+async def test_compact_range_gives_the_space_of_deleted_keys_back():
+    fs = MemFileSystem()
+    async with opening(fs) as db:
+        for i in range(4000):
+            await db.put(key(i), b"v" * 80)
+        await db.flush()
+        full = len(fs.read_file(f"{PATH}/{PAGES_FILE}"))
+        await db.delete_range(key(0), key(3600))  # the leaves of 90% of the keys go free
+        await db.compact_range()
+        small = len(fs.read_file(f"{PATH}/{PAGES_FILE}"))
+        assert small < full / 3
+        assert db.stats()["btree_pages"] * PAGE_SIZE == small
+        assert [k async for k, _ in db.scan()] == [key(i) for i in range(3600, 4000)]
+        db.check()
+    async with opening(fs) as db:
+        assert await db.get(key(3999)) == b"v" * 80
+        db.check()
+
+
+async def test_compact_range_keeps_pages_a_snapshot_still_reads():
+    fs = MemFileSystem()
+    async with opening(fs) as db:
+        for i in range(2000):
+            await db.put(key(i), b"v" * 80)
+        await db.flush()
+        with db.snapshot() as snap:
+            await db.delete_range(key(0), key(2000))
+            await db.compact_range()
+            assert len([k async for k, _ in snap.scan()]) == 2000
+            db.check()
+        assert [k async for k, _ in db.scan()] == []
+        await db.compact_range()  # nothing pins the old pages now
+        assert db.stats()["btree_pages"] < 10
+        db.check()
+
+
+async def test_families_named_at_open_are_in_the_file_before_open_returns():
+    fs = MemFileSystem()
+    async with opening(fs, column_families={"made_at_open": {}}) as db:
+        await db.column_family("made_at_open").put(b"k", b"v", sync=True)
+        image = fs.crash_clone(CrashMode.DROP_UNSYNCED)
+    async with opening(image) as db:
+        assert "made_at_open" in db.list_column_families()
+        assert await db.column_family("made_at_open").get(b"k") == b"v"
+        db.check()
+
+
+async def test_a_commit_that_ends_with_unused_pages_keeps_the_file_as_long_as_its_count():
+    fs = MemFileSystem()
+    async with opening(fs) as db:
+        for i in range(3000):
+            await db.put(key(i), b"v" * 60)
+        await db.flush()
+        await db.delete_range(key(0), key(3000))
+        await db.flush()
+        pages = db.stats()["btree_pages"]
+        image = fs.crash_clone(CrashMode.DROP_UNSYNCED)
+    assert len(image.read_file(f"{PATH}/{PAGES_FILE}")) >= pages * PAGE_SIZE
+    async with opening(image) as db:
+        assert [k async for k, _ in db.scan()] == []
+        db.check()

@@ -178,11 +178,14 @@ class BTreeEngine(MemtableEngine):
         engine.committer = engine._make_committer(wal, last_seq)
         engine._wal_number = wal.number
         engine._start_background()
-        if new:  # families `column_families` named that did not exist: in the catalog now
-            await engine._commit({}, {})
+        if new:  # families `column_families` named that did not exist: durable before use
+            fams = engine.families
+            await engine._commit(
+                {}, {cf: FamilyRecord(cf, fams[cf].name, encode(fams[cf].opts), 0, 0) for cf in new}
+            )
         return engine
 
-    def _open_files(self, path: str) -> tuple[WalWriter, int, bool]:
+    def _open_files(self, path: str) -> tuple[WalWriter, int, list[int]]:
         fs = self.fs
         try:
             if fs.exists(path) and not fs.is_dir(path):
@@ -256,9 +259,9 @@ class BTreeEngine(MemtableEngine):
         self._chains = cat_chain + free_chain
         return records
 
-    def _load_families(self, records: list[FamilyRecord]) -> bool:
+    def _load_families(self, records: list[FamilyRecord]) -> list[int]:
         """Installs the catalog's families with their reconciled options, then the ones
-        `column_families` names that do not exist yet; True if there were any of those."""
+        `column_families` names that do not exist yet; returns the ids of those."""
         o = self.options
         for r in records:
             persisted = decode(r.options, PAGES_FILE)
@@ -269,13 +272,13 @@ class BTreeEngine(MemtableEngine):
                 given = dict(o.column_families.get(r.name, {}))
                 fo = reconcile(r.name, persisted, given, frozenset(given))
             self._install(r.id, r.name, fo, r.root, r.count, 0)
-        new = False
+        new: list[int] = []
         for name, wanted in o.column_families.items():
             if self.family_id(name) is None:
                 cf = self.meta.max_family_id + 1
                 self.meta = _with(self.meta, max_family_id=cf)
                 self._install(cf, name, for_new_family(o, wanted), 0, 0, 0)
-                new = True
+                new.append(cf)
         self.hot_table = self.mems[DEFAULT_CF].table
         return new
 
@@ -303,6 +306,22 @@ class BTreeEngine(MemtableEngine):
                 cp, roots = self._roots_at[t]
                 return roots.get(cf, 0), cp, t
         return self.families[cf].root, self.meta.checkpoint_seq, None
+
+    def get_latest(self, key: bytes) -> bytes | None:
+        """The facade's get fast path after a memtable miss: with no frozen memtable and no
+        range tombstone in the way, straight down the default family's tree."""
+        if self.imms[DEFAULT_CF] or self._rdels[DEFAULT_CF]:
+            return super().get_latest(key)
+        cell = tree.get(self.reader, self.families[DEFAULT_CF].root, key)
+        if cell is None:
+            return None
+        kind = cell[0]
+        if kind == PUT:
+            return cell[1]
+        if kind == PUT_EXPIRING:
+            return cell[1] if cell[2] > self._now_ms() else None
+        entry = (kind, cell[1], self.meta.checkpoint_seq, cell[2])
+        return self._value(DEFAULT_CF, key, entry, None)
 
     def _table_get(self, cf: int, key: bytes, seq: int | None) -> Entry | None:
         root, cp, view = self._tree_at(cf, seq)
@@ -430,10 +449,15 @@ class BTreeEngine(MemtableEngine):
         return no
 
     async def _commit(
-        self, deletes: dict[int, list[bytes]], catalog: dict[int, FamilyRecord | None]
+        self,
+        deletes: dict[int, list[bytes]],
+        catalog: dict[int, FamilyRecord | None],
+        relocate: bool = False,
     ) -> None:
         """One transaction: `deletes` (expired keys, by family) first, then every frozen
-        memtable, oldest first; `catalog` adds (a record) or drops (None) families."""
+        memtable, oldest first; `catalog` adds (a record) or drops (None) families.
+        `relocate` (a vacuum) moves every tree page above the count of pages in use down
+        into free pages, so that the next transaction can cut the file."""
         async with self._checkpoint_lock:
             self._raise_if_poisoned()
             if self.path is None:
@@ -447,10 +471,10 @@ class BTreeEngine(MemtableEngine):
                     self._switch(cf, cp_seq)
             batch = {cf: [m for m, _, _ in reversed(imms)] for cf, imms in self.imms.items()}
             batch = {cf: ms for cf, ms in batch.items() if ms}
-            if not (batch or deletes or catalog):
+            if not (batch or deletes or catalog or relocate):
                 return  # nothing to write: no transaction
             try:
-                await self._transaction(batch, deletes, catalog, cp_seq)
+                await self._transaction(batch, deletes, catalog, cp_seq, relocate)
             finally:
                 if self._taken:  # failed (poisoned) or done: nothing is in flight any more
                     self._taken = []
@@ -462,8 +486,11 @@ class BTreeEngine(MemtableEngine):
         deletes: dict[int, list[bytes]],
         catalog: dict[int, FamilyRecord | None],
         cp_seq: int,
+        relocate: bool,
     ) -> None:
         self._grow = self.meta.page_count
+        self._trim_free_tail()
+        in_use = self._grow - len(self._free) - sum(len(p) for _, p in self._pending)
         txn = tree.Txn(self.reader, self._alloc)
         reader = _TxnReader(self.reader, txn)
         roots = {cf: f.root for cf, f in self.families.items()}
@@ -479,14 +506,21 @@ class BTreeEngine(MemtableEngine):
         for cf, rec in catalog.items():
             if rec is None and cf in roots:
                 txn.drop(roots.pop(cf))
+        if relocate:
+            # The nodes on the path to a moved page are copied too, and their old pages are
+            # free only after the commit: a slack of about one branch per 32 pages lets all
+            # of it land below the cut.
+            below = in_use + in_use // 32 + 8
+            for cf in roots:
+                roots[cf] = txn.relocate(roots[cf], below)
         txn.finish()
-        records = [
-            FamilyRecord(cf, f.name, encode(f.opts), roots[cf], 0)
-            for cf, f in sorted(self.families.items())
+        by_id = {
+            cf: FamilyRecord(cf, f.name, encode(f.opts), roots[cf], 0)
+            for cf, f in self.families.items()
             if cf in roots
-        ]
-        records += [r for r in catalog.values() if r is not None]
-        records.sort(key=lambda r: r.id)
+        }
+        by_id.update((cf, r) for cf, r in catalog.items() if r is not None)
+        records = [by_id[cf] for cf in sorted(by_id)]
         self._free.extend(txn.unused)  # taken and then not needed: free at once
         self._free.sort(reverse=True)
         freed = list(txn.freed) + self._chains
@@ -494,17 +528,14 @@ class BTreeEngine(MemtableEngine):
         pages = dict(txn.dirty)
         pages.update(zip(cat_chain, encode_catalog(records, cat_chain), strict=True))
         # The free list on disk: what is free once this transaction is durable (no
-        # reader survives a reopen).  Its own pages come from the end of the file.
-        free_all = sorted(set(self._free) | set(freed).union(*(p for _, p in self._pending)))
-        n = freelist_pages_needed(free_all) if free_all else 0
-        free_chain = list(range(self._grow, self._grow + n))
-        self._grow += n
-        if n:
+        # reader survives a reopen), less the pages of its own chain.
+        free_all, free_chain = self._free_list(set(freed).union(*(p for _, p in self._pending)))
+        if free_chain:
             pages.update(zip(free_chain, encode_freelist(free_all, free_chain), strict=True))
         max_cf = max([self.meta.max_family_id, *catalog])
         meta = Meta(
             txn_id=self.meta.txn_id + 1, page_count=self._grow,
-            catalog_root=cat_chain[0], freelist_head=free_chain[0] if n else 0,
+            catalog_root=cat_chain[0], freelist_head=free_chain[0] if free_chain else 0,
             checkpoint_seq=cp_seq, max_family_id=max_cf,
         )  # fmt: skip
         if batch and len(self.families) > 0 and self.committer.wal is not None:
@@ -581,14 +612,48 @@ class BTreeEngine(MemtableEngine):
         return (MERGE, encode_chain(chain), 0)
 
     def _write_commit(self, pages: dict[int, bytes], meta: Meta) -> None:
-        """Blocking: the pages, sync, the meta page in its slot, sync, then a new mapping."""
+        """Blocking: the pages, sync, the meta page in its slot, sync, then a new mapping.
+        A file longer than the meta page's count (a free tail was cut) is truncated after:
+        if that is lost to a crash, the pages past the count are ignored at open."""
         pf = self.pages
         assert pf is not None
         pf.write_pages(pages)
+        if pf.file_pages < meta.page_count:  # pages taken, then unused, at the end
+            pf.truncate(meta.page_count)
         pf.sync()
         pf.write_pages({meta.txn_id % 2: encode_meta(meta)})
         pf.sync()
+        if pf.file_pages > meta.page_count:
+            pf.truncate(meta.page_count)
         pf.remap()
+
+    def _free_list(self, unsafe: set[int]) -> tuple[list[int], list[int]]:
+        """The free list to write and the pages of its chain.  The chain takes the lowest
+        free pages when a chain length c fits the list left, f(N - c) == c (so that the
+        file's tail stays cuttable), else pages past the end.  `unsafe`: free pages an old
+        root may still reach (pending), which the chain must not overwrite."""
+        entries = set(self._free) | unsafe
+        total = len(entries)
+        need = freelist_pages_needed(range(total))
+        for c in range(min(need, len(self._free)), 0, -1):
+            if freelist_pages_needed(range(total - c)) == c:
+                chain = [self._alloc() for _ in range(c)]
+                return sorted(entries.difference(chain)), chain
+        chain = list(range(self._grow, self._grow + need))
+        self._grow += need
+        return sorted(entries), chain
+
+    def _trim_free_tail(self) -> None:
+        """Free pages at the end of the file leave it: the transaction starts below them."""
+        free = self._free  # highest first
+        cut = self._grow
+        n = 0
+        while n < len(free) and free[n] == cut - 1:
+            cut -= 1
+            n += 1
+        if n:
+            del free[:n]
+            self._grow = cut
 
     def _publish(
         self,
@@ -656,11 +721,18 @@ class BTreeEngine(MemtableEngine):
         return count
 
     async def compact_range(self, cf: int, lo: bytes | None, hi: bytes | None) -> None:
-        """Moves every memtable into the trees (expired entries leave on the way)."""
+        """Moves every memtable into the trees, removes expired entries, then gives free
+        space back: the tree pages past the pages in use move down into free ones (a
+        vacuum), and the next transaction cuts the free tail off the file.  While a
+        snapshot pins older pages the file is not cut (they are not free yet)."""
         if cf not in self.families:
             raise ColumnFamilyError("the column family was dropped")
         await self.flush()
         await self.collect_expired()
+        if self.path is not None and not self._views:
+            await self._commit({}, {}, relocate=True)
+            await self._commit({}, {}, relocate=True)  # cuts what the first one freed
+        self._raise_if_poisoned()
 
     # -- families -------------------------------------------------------------------------------
 

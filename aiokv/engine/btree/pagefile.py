@@ -50,6 +50,11 @@ class PageFile:
     def page_count(self) -> int:
         return len(self.buf) // PAGE_SIZE
 
+    @property
+    def file_pages(self) -> int:
+        """Pages the file holds now (the mapping may be older)."""
+        return self._out.size // PAGE_SIZE
+
     def read(self, no: int) -> bytes:
         """Page `no` as bytes (a copy); b"" past the end of the mapping."""
         start = no * PAGE_SIZE
@@ -69,7 +74,8 @@ class PageFile:
             old.close()
 
     def truncate(self, pages: int) -> None:
-        """Cuts the file to `pages` pages (free pages at its end); remap afterwards."""
+        """Sets the file's length to `pages` pages: cuts free pages off its end, or extends
+        it with zeros to pages a commit counts but did not write; remap afterwards."""
         self._out.truncate(pages * PAGE_SIZE)
 
     def close(self) -> None:

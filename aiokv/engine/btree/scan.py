@@ -4,6 +4,7 @@ active memtables, merged as the LSM's scan merges its sources (lsm/scan.py)."""
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from aiokv.engine.btree import tree
@@ -13,6 +14,11 @@ from aiokv.engine.memtable import MERGE, PUT, PUT_EXPIRING
 
 if TYPE_CHECKING:
     from aiokv.engine.btree.engine import BTreeEngine
+
+_key = itemgetter(0)
+_cell = itemgetter(1)
+_kind = itemgetter(0)
+_ONLY_PUT = {PUT}
 
 
 def scan_chunk(
@@ -27,27 +33,30 @@ def scan_chunk(
 ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
     """Up to `limit` keys of the walk; returns (items, last key looked at or None at end)."""
     now = engine._now_ms()
-    pieces: list[Piece] = []  # oldest source first
+    mems: list[Piece] = []  # every memtable's piece, oldest first
     root, cp, view = engine._tree_at(cf, seq)
-    if root:
-        items = tree.scan(engine.reader, root, lo, lo_inclusive, hi, reverse, limit)
-        if items:
-            keys = [k for k, _ in items]
-            values: list[bytes | None] = [
-                c[1] if c[0] == PUT or (c[0] == PUT_EXPIRING and c[2] > now)
-                else NEEDS_MERGE if c[0] == MERGE else None
-                for _, c in items
-            ]  # fmt: skip
-            pieces.append(Piece(keys, values, [cp] * len(keys), len(items) >= limit))
     if view is not None:
         for txn, rcf, mem in reversed(engine._retired):
             if txn > view and rcf == cf:
-                pieces.append(
-                    mem_piece(engine, mem, lo, lo_inclusive, hi, reverse, seq, limit, now)
-                )
+                mems.append(mem_piece(engine, mem, lo, lo_inclusive, hi, reverse, seq, limit, now))
     for imm, _, _ in reversed(engine.imms[cf]):
-        pieces.append(mem_piece(engine, imm, lo, lo_inclusive, hi, reverse, seq, limit, now))
-    pieces.append(
-        mem_piece(engine, engine.mems[cf], lo, lo_inclusive, hi, reverse, seq, limit, now)
-    )
-    return resolve_pieces(engine, cf, pieces, reverse, seq, limit)
+        mems.append(mem_piece(engine, imm, lo, lo_inclusive, hi, reverse, seq, limit, now))
+    mems.append(mem_piece(engine, engine.mems[cf], lo, lo_inclusive, hi, reverse, seq, limit, now))
+    items = tree.scan(engine.reader, root, lo, lo_inclusive, hi, reverse, limit) if root else []
+    if not items:
+        return resolve_pieces(engine, cf, mems, reverse, seq, limit)
+    cells = list(map(_cell, items))
+    if (
+        not engine._rdels[cf]
+        and not any(p.keys for p in mems)
+        and set(map(_kind, cells)) == _ONLY_PUT
+    ):  # the tree alone, plain values: a scan over checkpointed data, in one pass
+        return [(k, c[1]) for k, c in items], items[-1][0]
+    values: list[bytes | None] = [
+        c[1] if c[0] == PUT or (c[0] == PUT_EXPIRING and c[2] > now)
+        else NEEDS_MERGE if c[0] == MERGE else None
+        for c in cells
+    ]  # fmt: skip
+    keys = list(map(_key, items))
+    tree_piece = Piece(keys, values, [cp] * len(keys), len(items) >= limit)
+    return resolve_pieces(engine, cf, [tree_piece, *mems], reverse, seq, limit)
