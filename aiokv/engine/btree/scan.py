@@ -7,7 +7,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
-from aiokv.engine.btree import tree
+from aiokv.engine.btree import tree, tree_read
 from aiokv.engine.lsm.merge import NEEDS_MERGE, Piece
 from aiokv.engine.lsm.scan import mem_piece, resolve_pieces
 from aiokv.engine.memtable import MERGE, PUT, PUT_EXPIRING
@@ -42,16 +42,16 @@ def scan_chunk(
     for imm, _, _ in reversed(engine.imms[cf]):
         mems.append(mem_piece(engine, imm, lo, lo_inclusive, hi, reverse, seq, limit, now))
     mems.append(mem_piece(engine, engine.mems[cf], lo, lo_inclusive, hi, reverse, seq, limit, now))
+    if root and not engine._rdels[cf] and not any(p.keys for p in mems):
+        # The tree alone, as a scan over checkpointed data mostly is: pairs straight from the
+        # leaves when every value is a plain one.
+        plain = tree_read.scan_plain(engine.reader, root, lo, lo_inclusive, hi, reverse, limit)
+        if plain is not None:
+            return plain, plain[-1][0] if plain else None
     items = tree.scan(engine.reader, root, lo, lo_inclusive, hi, reverse, limit) if root else []
     if not items:
         return resolve_pieces(engine, cf, mems, reverse, seq, limit)
     cells = list(map(_cell, items))
-    if (
-        not engine._rdels[cf]
-        and not any(p.keys for p in mems)
-        and set(map(_kind, cells)) == _ONLY_PUT
-    ):  # the tree alone, plain values: a scan over checkpointed data, in one pass
-        return [(k, c[1]) for k, c in items], items[-1][0]
     values: list[bytes | None] = [
         c[1] if c[0] == PUT or (c[0] == PUT_EXPIRING and c[2] > now)
         else NEEDS_MERGE if c[0] == MERGE else None

@@ -8,8 +8,11 @@ stay as they are until the engine frees them after the reader is gone (Txn.freed
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import Protocol
+from collections.abc import Iterator
+from operator import itemgetter
+from typing import Final, Protocol
 
+from aiokv.engine.batch_format import ValueKind
 from aiokv.engine.btree.node_format import Branch, Cell, Leaf, LeafCell, Overflow
 from aiokv.engine.btree.page_format import PageType, read_chain
 
@@ -25,6 +28,11 @@ class NodeReader(Protocol):
     def page(self, no: int) -> bytes:
         """The raw PAGE_SIZE bytes of page `no` (overflow chains are read this way)."""
         ...
+
+
+_kind = itemgetter(0)
+_value = itemgetter(1)
+_ONLY_PUT: Final = {int(ValueKind.PUT)}
 
 
 def _path(r: NodeReader) -> str:
@@ -73,8 +81,46 @@ def scan(
     A scan resumes by passing its last key as the exclusive bound (lo forward, hi in reverse).
     """
     out: list[tuple[bytes, Cell]] = []
+    for keys, cells, big in _slices(r, root, lo, lo_inclusive, hi, reverse, limit):
+        if big:
+            out += [(k, _resolve(r, c)) for k, c in zip(keys, cells, strict=True)]
+        else:  # every value inline: the cells are Cells already
+            out += zip(keys, cells, strict=True)  # type: ignore[arg-type]
+    return out
+
+
+def scan_plain(
+    r: NodeReader,
+    root: int,
+    lo: bytes | None,
+    lo_inclusive: bool,
+    hi: bytes | None,
+    reverse: bool,
+    limit: int,
+) -> list[tuple[bytes, bytes]] | None:
+    """As scan, but (key, value) pairs, when every cell it takes is an inline PUT; else None
+    (the caller scans again with `scan`).  A scan over plain data builds one pair per item."""
+    out: list[tuple[bytes, bytes]] = []
+    for keys, cells, big in _slices(r, root, lo, lo_inclusive, hi, reverse, limit):
+        if big or set(map(_kind, cells)) != _ONLY_PUT:
+            return None
+        out += zip(keys, map(_value, cells), strict=True)
+    return out
+
+
+def _slices(
+    r: NodeReader,
+    root: int,
+    lo: bytes | None,
+    lo_inclusive: bool,
+    hi: bytes | None,
+    reverse: bool,
+    limit: int,
+) -> Iterator[tuple[list[bytes], list[LeafCell], bool]]:
+    """The walk's leaves, cut to the bounds, in walk order (each reversed in reverse), with
+    at most `limit` items in all: (keys, cells, whether a value may be an Overflow)."""
     if not root or limit <= 0:
-        return out
+        return
     stack: list[tuple[Branch, int]] = []
     node = r.node(root)
     while type(node) is Branch:
@@ -86,26 +132,26 @@ def scan(
         node = r.node(node.children[i])
     leaf: Leaf | None = node  # type: ignore[assignment]
     find_lo = bisect_left if lo_inclusive else bisect_right
+    left = limit
     while leaf is not None:
         keys = leaf.keys
         start = 0 if lo is None else find_lo(keys, lo)
         end = len(keys) if hi is None else bisect_left(keys, hi)
         if start < end:
-            want = limit - len(out)
             if reverse:
-                start = max(start, end - want)
-                got = list(zip(keys[start:end], leaf.cells[start:end], strict=True))
-                got.reverse()
+                start = max(start, end - left)
+                yield (
+                    keys[end - 1 : start - 1 if start else None : -1],
+                    leaf.cells[end - 1 : start - 1 if start else None : -1],
+                    leaf.big,
+                )
             else:
-                end = min(end, start + want)
-                got = list(zip(keys[start:end], leaf.cells[start:end], strict=True))
-            if leaf.big:
-                got = [(k, _resolve(r, c)) for k, c in got]
-            out += got  # type: ignore[arg-type]
-        if len(out) >= limit or (start > 0 if reverse else end < len(keys)):
-            break
+                end = min(end, start + left)
+                yield keys[start:end], leaf.cells[start:end], leaf.big
+            left -= end - start
+        if left <= 0 or (start > 0 if reverse else end < len(keys)):
+            return
         leaf = _next_leaf(r, stack, reverse)
-    return out
 
 
 def _next_leaf(r: NodeReader, stack: list[tuple[Branch, int]], reverse: bool) -> Leaf | None:
