@@ -18,25 +18,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 from operator import itemgetter
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiokv.engine.batch_format import Op
 from aiokv.engine.commit import GroupCommitter
 from aiokv.engine.fs import FileLock, FileSystem, OsFileSystem, join
+from aiokv.engine.identity import ensure_identity
 from aiokv.engine.lsm.merge import NEEDS_MERGE
 from aiokv.engine.lsm.stats import Stats
 from aiokv.engine.memtable import DELETE, MERGE, PUT, PUT_EXPIRING, Entry, Memtable
 from aiokv.engine.merge_fold import MAX_OPERANDS, fold, operand_run, resolve
 from aiokv.engine.pool import run_in_pool
 from aiokv.engine.wal import WalWriter, list_segments, segment_name
-from aiokv.errors import BackgroundError, InvalidArgumentError
+from aiokv.errors import (
+    AiokvError,
+    BackgroundError,
+    InvalidArgumentError,
+    LockedError,
+    StorageIOError,
+)
 from aiokv.family_options import DEFAULT_FAMILY, FamilyOptions
-from aiokv.merge import MergeOperator
 from aiokv.options import Options
 
 DEFAULT_CF = 0
@@ -54,23 +61,17 @@ _T = TypeVar("_T")
 RangeDel = tuple[bytes, bytes, int]
 
 
-class LiveFamily(Protocol):
-    """What the shared part reads of a family."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def opts(self) -> FamilyOptions: ...
-
-    @property
-    def op(self) -> MergeOperator | None: ...
+def open_failure(path: str, e: OSError) -> AiokvError:
+    """The error an engine's open raises for an OSError of the file system."""
+    if e.errno in (errno.ENOTDIR, errno.EEXIST):
+        return InvalidArgumentError(f"{path} cannot be a database directory: {e}")
+    return StorageIOError(f"opening {path} failed: {e}", e)
 
 
 class MemtableEngine:
     """See the module docstring."""
 
-    families: dict[int, Any]  # cf -> the subclass's family object (a LiveFamily)
+    families: dict[int, Any]  # cf -> the subclass's family object (an engine.FamilyInfo)
     committer: GroupCommitter
 
     def __init__(self, path: str | None, options: Options, pool: ThreadPoolExecutor) -> None:
@@ -101,6 +102,23 @@ class MemtableEngine:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self.hot_table: dict[bytes, Entry] = {}
+
+    def _open_dir(self, path: str, engine: str) -> None:
+        """Blocking, at open: makes the directory if it is missing, takes its LOCK, and reads
+        (or, new, writes) its IDENTITY, which must name `engine`."""
+        fs = self.fs
+        if fs.exists(path) and not fs.is_dir(path):
+            raise InvalidArgumentError(f"{path} is a file, not a directory")
+        if not fs.exists(path):
+            if not self.options.create_if_missing:
+                raise InvalidArgumentError(f"{path} does not exist (create_if_missing=False)")
+            fs.mkdir(path)
+            fs.sync_dir(path.rstrip("/").rpartition("/")[0] or "/")  # the new entry
+        try:
+            self._lock = fs.lock(join(path, "LOCK"))
+        except BlockingIOError:
+            raise LockedError(f"{path} is in use: another open database holds its LOCK") from None
+        ensure_identity(fs, path, engine, error_if_exists=self.options.error_if_exists)
 
     def _install_memtable(self, cf: int, fo: FamilyOptions, first_segment: int) -> None:
         """Gives a family its memtable (the default family's, made before its options were

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -49,9 +48,8 @@ from aiokv.engine.btree.page_format import (
     freelist_pages_needed,
 )
 from aiokv.engine.btree.pagefile import PAGES_FILE, PageFile
-from aiokv.engine.front import DEFAULT_CF, MemtableEngine, RangeDel
+from aiokv.engine.front import DEFAULT_CF, MemtableEngine, RangeDel, open_failure
 from aiokv.engine.fs import join
-from aiokv.engine.identity import ensure_identity
 from aiokv.engine.lsm.recovery import replay_wal
 from aiokv.engine.memtable import DELETE, MERGE, PUT, PUT_EXPIRING, Entry, Memtable
 from aiokv.engine.merge_fold import fold
@@ -59,8 +57,6 @@ from aiokv.engine.wal import WalWriter
 from aiokv.errors import (
     ColumnFamilyError,
     CorruptionError,
-    InvalidArgumentError,
-    LockedError,
     StorageIOError,
 )
 from aiokv.family_options import (
@@ -188,20 +184,7 @@ class BTreeEngine(MemtableEngine):
     def _open_files(self, path: str) -> tuple[WalWriter, int, list[int]]:
         fs = self.fs
         try:
-            if fs.exists(path) and not fs.is_dir(path):
-                raise InvalidArgumentError(f"{path} is a file, not a directory")
-            if not fs.exists(path):
-                if not self.options.create_if_missing:
-                    raise InvalidArgumentError(f"{path} does not exist (create_if_missing=False)")
-                fs.mkdir(path)
-                fs.sync_dir(path.rstrip("/").rpartition("/")[0] or "/")
-            try:
-                self._lock = fs.lock(join(path, "LOCK"))
-            except BlockingIOError:
-                raise LockedError(
-                    f"{path} is in use: another open database holds its LOCK"
-                ) from None
-            ensure_identity(fs, path, "btree", error_if_exists=self.options.error_if_exists)
+            self._open_dir(path, "btree")
             file = join(path, PAGES_FILE)
             if fs.exists(file):
                 records = self._read_file(file)
@@ -213,12 +196,10 @@ class BTreeEngine(MemtableEngine):
             flushed = {cf: cp for cf in self.families}
             last_seq, next_number = replay_wal(fs, path, 0, flushed, cp, self._replay_into)
             return WalWriter.create(fs, path, next_number), last_seq, new
+        except StorageIOError:
+            raise
         except OSError as e:
-            if isinstance(e, StorageIOError):
-                raise
-            if e.errno in (errno.ENOTDIR, errno.EEXIST):
-                raise InvalidArgumentError(f"{path} cannot be a database directory: {e}") from e
-            raise StorageIOError(f"opening {path} failed: {e}", e) from e
+            raise open_failure(path, e) from e
 
     def _create_file(self, file: str) -> list[FamilyRecord]:
         """A new page file: an empty default family in the catalog, no free pages."""

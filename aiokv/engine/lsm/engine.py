@@ -28,16 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import re
 from bisect import bisect_left
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aiokv.engine.front import DEFAULT_CF, MemtableEngine, RangeDel
+from aiokv.engine.front import DEFAULT_CF, MemtableEngine, RangeDel, open_failure
 from aiokv.engine.fs import OsFileSystem, join
-from aiokv.engine.identity import ensure_identity
 from aiokv.engine.lsm.compaction import CompactionRun
 from aiokv.engine.lsm.compaction_worker import CompactionWorker, can_run_in_worker
 from aiokv.engine.lsm.family import Family
@@ -55,8 +53,6 @@ from aiokv.engine.memtable import Entry
 from aiokv.engine.wal import WalWriter
 from aiokv.errors import (
     ColumnFamilyError,
-    InvalidArgumentError,
-    LockedError,
     StorageIOError,
 )
 from aiokv.family_options import (
@@ -125,20 +121,7 @@ class LsmEngine(MemtableEngine):
     def _open_files(self, path: str) -> tuple[WalWriter, int]:
         fs = self.fs
         try:
-            if fs.exists(path) and not fs.is_dir(path):
-                raise InvalidArgumentError(f"{path} is a file, not a directory")
-            if not fs.exists(path):
-                if not self.options.create_if_missing:
-                    raise InvalidArgumentError(f"{path} does not exist (create_if_missing=False)")
-                fs.mkdir(path)
-                fs.sync_dir(path.rstrip("/").rpartition("/")[0] or "/")  # the new entry
-            try:
-                self._lock = fs.lock(join(path, "LOCK"))
-            except BlockingIOError:
-                raise LockedError(
-                    f"{path} is in use: another open database holds its LOCK"
-                ) from None
-            ensure_identity(fs, path, "lsm", error_if_exists=self.options.error_if_exists)
+            self._open_dir(path, "lsm")
             had_manifest = self.versions.recover()
             self._load_families()
             vs = self.versions
@@ -149,12 +132,10 @@ class LsmEngine(MemtableEngine):
             delete_orphans(fs, path, self.versions.current.values(), had_manifest)
             self.versions.start_manifest()
             return WalWriter.create(fs, path, next_number), last_seq
+        except StorageIOError:
+            raise
         except OSError as e:
-            if isinstance(e, StorageIOError):
-                raise
-            if e.errno in (errno.ENOTDIR, errno.EEXIST):
-                raise InvalidArgumentError(f"{path} cannot be a database directory: {e}") from e
-            raise StorageIOError(f"opening {path} failed: {e}", e) from e
+            raise open_failure(path, e) from e
 
     # -- writes (called by the committer) -------------------------------------------------------
 
