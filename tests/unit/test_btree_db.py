@@ -287,3 +287,22 @@ async def test_a_commit_that_ends_with_unused_pages_keeps_the_file_as_long_as_it
     async with opening(image) as db:
         assert [k async for k, _ in db.scan()] == []
         db.check()
+
+
+async def test_the_catalog_counts_the_keys_of_each_tree_across_reopen():
+    fs = MemFileSystem()
+    async with opening(fs) as db:
+        other = await db.create_column_family("other")
+        for i in range(1500):
+            await db.put(key(i), b"v")
+            if i % 3 == 0:
+                await other.put(key(i), b"w")
+        await db.delete_range(key(0), key(100))
+        await db.delete(key(700))
+        await db.put(key(5), b"back")  # after the range: present again
+        await db.flush()
+        assert db.stats()["btree_keys"] == 1500 - 100 - 1 + 1
+        assert db.stats(cf=other)["btree_keys"] == 500
+    async with opening(fs) as db:
+        assert db.stats()["btree_keys"] == len([k async for k, _ in db.scan()])
+        assert db.stats(cf=db.column_family("other"))["btree_keys"] == 500

@@ -475,15 +475,20 @@ class BTreeEngine(MemtableEngine):
         txn = tree.Txn(self.reader, self._alloc)
         reader = _TxnReader(self.reader, txn)
         roots = {cf: f.root for cf, f in self.families.items()}
+        counts = {cf: f.count for cf, f in self.families.items()}  # keys in each tree
         for cf, keys in deletes.items():
             if cf in roots and keys:
+                before = txn.count_delta
                 roots[cf] = txn.apply(roots[cf], [(k, None) for k in keys])
+                counts[cf] += txn.count_delta - before
         now = self._now_ms()
         for cf, mems in batch.items():
             if cf not in roots:
                 continue  # dropped meanwhile
             for mem in mems:
+                before = txn.count_delta
                 roots[cf] = await self._apply_memtable(txn, reader, cf, roots[cf], mem, now)
+                counts[cf] += txn.count_delta - before
         for cf, rec in catalog.items():
             if rec is None and cf in roots:
                 txn.drop(roots.pop(cf))
@@ -496,7 +501,7 @@ class BTreeEngine(MemtableEngine):
                 roots[cf] = txn.relocate(roots[cf], below)
         txn.finish()
         by_id = {
-            cf: FamilyRecord(cf, f.name, encode(f.opts), roots[cf], 0)
+            cf: FamilyRecord(cf, f.name, encode(f.opts), roots[cf], counts[cf])
             for cf, f in self.families.items()
             if cf in roots
         }
@@ -527,7 +532,7 @@ class BTreeEngine(MemtableEngine):
             self.poison(e)
             raise StorageIOError(f"checkpoint of {self.path} failed: {e}", e) from e
         # No await from here to the end: the new roots replace the memtables at once.
-        self._publish(meta, roots, batch, freed, txn)
+        self._publish(meta, roots, counts, batch, freed, txn)
         self._chains = cat_chain + free_chain
 
     async def _apply_memtable(
@@ -640,6 +645,7 @@ class BTreeEngine(MemtableEngine):
         self,
         meta: Meta,
         roots: dict[int, int],
+        counts: dict[int, int],
         batch: dict[int, list[Memtable]],
         freed: list[int],
         txn: tree.Txn,
@@ -654,6 +660,7 @@ class BTreeEngine(MemtableEngine):
             fam = self.families.get(cf)
             if fam is not None:
                 fam.root = root
+                fam.count = counts[cf]
         pinned = bool(self._views)
         for cf, mems in batch.items():
             imms = self.imms.get(cf)
@@ -787,6 +794,7 @@ class BTreeEngine(MemtableEngine):
         s["btree_pages"] = self.meta.page_count
         s["btree_free_pages"] = len(self._free) + sum(len(p) for _, p in self._pending)
         s["btree_txn_id"] = self.meta.txn_id
+        s["btree_keys"] = self.families[cf].count  # in the family's tree (not its memtables)
         s["btree_cached_nodes"] = len(self.reader)
         return s
 
