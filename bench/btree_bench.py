@@ -54,7 +54,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -65,7 +64,19 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import bench_report
 from bench_report import Result, line, rate, summarize
-from db_bench import event_loop_factory, key, ns, quiesce, timer_overhead, zeros
+from db_bench import (
+    atimed2_bounded as atimed2,
+)
+from db_bench import (
+    atimed_bounded as atimed,
+)
+from db_bench import (
+    event_loop_factory,
+    key,
+    ns,
+    quiesce,
+    timer_overhead,
+)
 
 import aiokv
 
@@ -178,23 +189,6 @@ def space_row(
 # -- bounded loops: every one stops at a chunk boundary past its deadline ----------------------
 
 
-async def atimed(
-    fn: Callable[[Any], Awaitable[Any]], args: list[Any], deadline: int
-) -> tuple[array[int], int]:
-    n = len(args)
-    lat = zeros(n)
-    begin = ns()
-    done = 0
-    while done < n and ns() < deadline:
-        for i in range(done, min(n, done + CHUNK)):
-            a = args[i]
-            t0 = ns()
-            await fn(a)
-            lat[i] = ns() - t0
-        done = min(n, done + CHUNK)
-    return lat[:done], ns() - begin
-
-
 async def auntimed(fn: Callable[[Any], Awaitable[Any]], args: list[Any], deadline: int) -> int:
     """The same ops with no timer calls; returns the ns per op (over the ops it got through)."""
     begin = ns()
@@ -206,26 +200,6 @@ async def auntimed(fn: Callable[[Any], Awaitable[Any]], args: list[Any], deadlin
             await fn(a)
         done = min(len(args), lo + CHUNK)
     return (ns() - begin) * len(args) // max(done, 1)  # scaled to every op, as summarize wants
-
-
-async def atimed2(
-    fn: Callable[[bytes, bytes], Awaitable[Any]],
-    keys: list[bytes],
-    values: list[bytes],
-    deadline: int,
-) -> tuple[array[int], int]:
-    n = len(keys)
-    lat = zeros(n)
-    begin = ns()
-    done = 0
-    while done < n and ns() < deadline:
-        for i in range(done, min(n, done + CHUNK)):
-            k, v = keys[i], values[i]
-            t0 = ns()
-            await fn(k, v)
-            lat[i] = ns() - t0
-        done = min(n, done + CHUNK)
-    return lat[:done], ns() - begin
 
 
 async def seek(db: aiokv.DB, k: bytes, n: int) -> int:
