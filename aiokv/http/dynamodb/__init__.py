@@ -1,0 +1,1 @@
+"""The DynamoDB protocol: values and numbers, the key codec, expressions, operations."""
