@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokv.engine.batch_format import Op
+from aiokv.engine.btree import scan as btree_scan
 from aiokv.engine.btree import tree
 from aiokv.engine.btree.chain import decode_chain, encode_chain
 from aiokv.engine.btree.nodes import NodeCache
@@ -349,19 +350,8 @@ class BTreeEngine(MemtableEngine):
     def _log_number(self) -> int:
         return self._log_number_after(None)
 
-    def scan_chunk(
-        self,
-        cf: int,
-        lo: bytes | None,
-        lo_inclusive: bool,
-        hi: bytes | None,
-        reverse: bool,
-        seq: int,
-        limit: int,
-    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
-        from aiokv.engine.btree.scan import scan_chunk
-
-        return scan_chunk(self, cf, lo, lo_inclusive, hi, reverse, seq, limit)
+    # Up to `limit` keys of a scan's walk: (items, last key looked at or None at the end).
+    scan_chunk = btree_scan.scan_chunk
 
     # -- snapshots ------------------------------------------------------------------------------
 

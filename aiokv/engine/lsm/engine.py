@@ -213,18 +213,8 @@ class LsmEngine(MemtableEngine):
         levels = [(v.levels[lv], v.largests[lv]) for lv in range(1, NUM_LEVELS) if v.levels[lv]]
         self._plans[cf] = (v.levels[0], levels)
 
-    def scan_chunk(
-        self,
-        cf: int,
-        lo: bytes | None,
-        lo_inclusive: bool,
-        hi: bytes | None,
-        reverse: bool,
-        seq: int,
-        limit: int,
-    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
-        """Up to `limit` keys of the walk; returns (items, last key looked at or None at end)."""
-        return scan_chunk(self, cf, lo, lo_inclusive, hi, reverse, seq, limit)
+    # Up to `limit` keys of a scan's walk: (items, last key looked at or None at the end).
+    scan_chunk = scan_chunk
 
     # -- snapshots ------------------------------------------------------------------------------
 
