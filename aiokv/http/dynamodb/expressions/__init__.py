@@ -1,15 +1,19 @@
 """DynamoDB expressions: parse, bind, evaluate.  Pure code (no I/O), for the operations.
 
-One request, in the service's order::
+Items and ExpressionAttributeValues are in the held form of types.py (canonical Decimal
+numbers, bytes, sorted tuple sets), and so are the values an update produces.  One request,
+in the service's order::
 
-    b = Bindings(req.get("ExpressionAttributeNames"), req.get("ExpressionAttributeValues"))
+    wire = req.get("ExpressionAttributeValues")
+    held = {k: types.parse_value(x) for k, x in wire.items()} if wire is not None else None
+    b = Bindings(req.get("ExpressionAttributeNames"), held)
     plan = compile_update(parse_update(req["UpdateExpression"]), b)            # UpdateItem
     cond = compile_condition(parse_condition(req["ConditionExpression"]), b)   # -> item -> bool
     keys = compile_key_condition(parse_condition(text, "KeyConditionExpression"), b, "pk", "sk")
     keep = compile_condition(parse_condition(text, "FilterExpression"), b, "FilterExpression")
     proj = compile_projection(parse_projection(req["ProjectionExpression"]), b)
     b.check_unused()
-    new_item = plan.apply(old_item) if cond(old_item) else ...
+    new_item = plan.apply(old_item) if cond(old_item) else ...   # old_item: types.parse_item
 
 Every error is an `ExpressionError` whose `message` is the service's ValidationException text.
 Parsing depends on the text only, so `parse_*` cache trees (and syntax errors) by text in a

@@ -25,7 +25,7 @@ class Bindings:
     Raises (from the constructor) ExpressionError for an empty map or a malformed key,
     with the service's message.
 
-    >>> b = Bindings({"#n": "name"}, {":v": {"S": "x"}, ":w": {"N": "1"}})
+    >>> b = Bindings({"#n": "name"}, {":v": {"S": "x"}, ":w": {"BOOL": True}})
     >>> b.name("#n"), b.value(":v")
     ('name', {'S': 'x'})
     >>> b.check_unused()

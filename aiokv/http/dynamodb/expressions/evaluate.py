@@ -15,6 +15,7 @@ from operator import ge, gt, le, lt
 from typing import Any
 
 from aiokv.http.dynamodb.expressions import values as v
+from aiokv.http.dynamodb.expressions.adapters import shown
 from aiokv.http.dynamodb.expressions.ast import And, Between, Call, Compare, In, Node, Not, Or, Path
 from aiokv.http.dynamodb.expressions.bindings import Bindings
 from aiokv.http.dynamodb.expressions.condition_parser import CONDITION_FUNCTIONS
@@ -26,7 +27,7 @@ Getter = Callable[[Item], AttributeValue | None]
 Predicate = Callable[[Item], bool]
 
 _TYPE_NAMES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
-_ORDER: dict[str, Callable[[int, int], bool]] = {"<": lt, "<=": le, ">": gt, ">=": ge}
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {"<": lt, "<=": le, ">": gt, ">=": ge}
 
 
 @dataclass(slots=True)
@@ -146,30 +147,31 @@ class ConditionBinder(Binder):
         if isinstance(node, In):
             x = self.operand(node.operand).get
             choices = [self.operand(c).get for c in node.choices]
-            return lambda item: (
-                (a := x(item)) is not None
-                and any((c := g(item)) is not None and v.equal(a, c) for g in choices)
-            )
+            return lambda item: (a := x(item)) is not None and any(a == g(item) for g in choices)
         return self.function(node)  # type: ignore[arg-type]
 
     def compare(self, node: Compare) -> Predicate:
         a, b = self.operand(node.left), self.operand(node.right)
         self.distinct(node.op, a, b)
         x, y = a.get, b.get
+        # Held values are equal exactly when == says so (values.py Rule 1), and a missing
+        # attribute (None) is equal to nothing and differs from any value.
         if node.op == "=":
-            return lambda item: (
-                (p := x(item)) is not None and (q := y(item)) is not None and v.equal(p, q)
-            )
+            if b.const is not None:
+                const = b.const
+                return lambda item: x(item) == const
+            return lambda item: (p := x(item)) is not None and p == y(item)
         if node.op == "<>":
-
-            def differ(item: Item) -> bool:
-                p, q = x(item), y(item)
-                if p is None or q is None:
-                    return p is not q  # a missing attribute differs from any value
-                return not v.equal(p, q)
-
-            return differ
+            return lambda item: x(item) != y(item)
         test = _ORDER[node.op]
+        if b.const is not None:  # the common `path < :value`: compare payloads directly
+            tag = b.static_type or ""
+            if tag not in v.ORDERED_TYPES:
+                return lambda item: False
+            bound = b.const[tag]
+            return lambda item: (
+                (p := x(item)) is not None and (q := p.get(tag)) is not None and test(q, bound)
+            )
         return lambda item: (
             (p := x(item)) is not None
             and (q := y(item)) is not None
@@ -182,8 +184,8 @@ class ConditionBinder(Binder):
         if low.const is not None and high.const is not None:
             lt, ht = low.static_type or "", high.static_type or ""
             bounds = (
-                f"lower bound operand: AttributeValue: {{{lt}:{low.const[lt]}}}, "
-                f"upper bound operand: AttributeValue: {{{ht}:{high.const[ht]}}}"
+                f"lower bound operand: AttributeValue: {{{lt}:{shown(low.const)}}}, "
+                f"upper bound operand: AttributeValue: {{{ht}:{shown(high.const)}}}"
             )
             order = v.compare(low.const, high.const)
             if lt != ht:
@@ -197,6 +199,13 @@ class ConditionBinder(Binder):
                     "function",
                     "The BETWEEN operator requires upper bound to be greater than or equal to "
                     f"lower bound; {bounds}",
+                )
+            elif lt in v.ORDERED_TYPES:  # constant bounds: compare payloads directly
+                x, tag, first, last = a.get, lt, low.const[lt], high.const[lt]
+                return lambda item: (
+                    (p := x(item)) is not None
+                    and (q := p.get(tag)) is not None
+                    and first <= q <= last
                 )
         x, lo, hi = a.get, low.get, high.get
         return lambda item: (

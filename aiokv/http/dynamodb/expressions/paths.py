@@ -17,9 +17,9 @@ ResolvedPath = tuple[str | int, ...]
 def get(item: Item, path: ResolvedPath) -> AttributeValue | None:
     """The value at `path`, or None when any step is missing or of the wrong type.
 
-    >>> item = {"a": {"M": {"b": {"L": [{"S": "x"}, {"N": "2"}]}}}}
+    >>> item = {"a": {"M": {"b": {"L": [{"S": "x"}, {"BOOL": True}]}}}}
     >>> get(item, ("a", "b", 1)), get(item, ("a", "c")), get(item, ("a", 0))
-    ({'N': '2'}, None, None)
+    ({'BOOL': True}, None, None)
     """
     head: Any = path[0]
     value = item.get(head)

@@ -12,13 +12,18 @@ function with the wrong operands.  Applying, the service's semantics:
    the list before the update.
 4. ADD adds to a number (a missing one counts as 0) or unions into a set; DELETE subtracts
    from a set and removes an emptied set; any other stored type is "An operand in the update
-   expression has an incorrect data type".
+   expression has an incorrect data type".  Arithmetic is numbers.py's (via adapters), so a
+   result beyond 38 digits or the range fails with the service's text.
 5. The input item is never modified: containers on the touched paths are copied.
+6. Items and values are in the held form of types.py, and so is the result: numbers are
+   canonical Decimals, sets sorted duplicate-free tuples (`adapters.canonical_set`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
+from itertools import filterfalse
 from typing import Any
 
 from aiokv.http.dynamodb.expressions import adapters
@@ -69,14 +74,19 @@ class UpdatePlan:
         copied: set[int] = set()
         shrunk: list[list[AttributeValue]] = []
         for (kind, path, _), operand in zip(self.actions, computed, strict=True):
-            parent: Any = _parent(new, path, copied)
-            if parent is None:
-                _fail(INVALID_PATH)
             last: Any = path[-1]
-            if type(parent) is list:
-                old = parent[last] if last < len(parent) else None
+            parent: Any
+            if len(path) == 1:  # a top-level attribute: the common case, no containers to copy
+                parent = new
+                old = new.get(last)
             else:
-                old = parent.get(last)
+                parent = _parent(new, path, copied)
+                if parent is None:
+                    _fail(INVALID_PATH)
+                if type(parent) is list:
+                    old = parent[last] if last < len(parent) else None
+                else:
+                    old = parent.get(last)
             if old is _REMOVED:
                 old = None
             if kind == "SET":
@@ -146,28 +156,18 @@ def _add(old: AttributeValue | None, value: AttributeValue) -> AttributeValue:
         _fail(BAD_TYPE)
     if tag == "N":
         return {"N": adapters.add_numbers(old["N"], value["N"])}
-    key = _member_key(tag)
-    have = {key(x) for x in old[tag]}
-    added = [x for x in value[tag] if key(x) not in have]
-    return {tag: old[tag] + added} if added else old
+    have = old[tag]
+    union = set(have).union(value[tag])
+    return old if len(union) == len(have) else {tag: adapters.canonical_set(union)}
 
 
 def _subtract(old: AttributeValue, value: AttributeValue) -> AttributeValue | None:
     tag = type_of(value)
     if tag not in old:
         _fail(BAD_TYPE)
-    key = _member_key(tag)
-    gone = {key(x) for x in value[tag]}
-    left = [x for x in old[tag] if key(x) not in gone]
+    gone = set(value[tag])
+    left = tuple(filterfalse(gone.__contains__, old[tag]))  # a subsequence stays sorted
     return {tag: left} if left else None
-
-
-def _member_key(tag: str) -> Callable[[Any], Any]:
-    if tag == "NS":
-        return adapters.number_value
-    if tag == "BS":
-        return adapters.binary_bytes
-    return str
 
 
 class UpdateBinder(Binder):
@@ -251,7 +251,7 @@ def _read(path: ResolvedPath) -> Compute:
     return read
 
 
-def _number(value: AttributeValue) -> str:
+def _number(value: AttributeValue) -> Decimal:
     found = value.get("N")
     return found if found is not None else _fail(BAD_TYPE)  # type: ignore[no-any-return]
 

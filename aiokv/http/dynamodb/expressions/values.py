@@ -1,25 +1,48 @@
 """DynamoDB's rules for comparing, sizing and searching AttributeValues.
 
-Values are the wire JSON shapes: {"S": "x"}, {"N": "1.5"}, {"B": "<base64>"}, {"BOOL": true},
-{"NULL": true}, {"SS"|"NS"|"BS": [...]}, {"L": [...]}, {"M": {...}}.
+Values are in the held form of types.py: {"S": str}, {"N": Decimal}, {"B": bytes},
+{"BOOL": bool}, {"NULL": True}, {"SS"|"NS"|"BS": sorted tuple}, {"L": list}, {"M": dict}.
 
-Rule 1: only values of one type are equal; sets are equal as sets, numbers by value.
+Rule 1: only values of one type are equal; sets are equal as sets, numbers by value.  The
+held form makes this Python's == (types.py invariant 1: canonical numbers, sorted sets).
 Rule 2: only N, S and B values are ordered (numbers by value, strings by code point, which is
 UTF-8 byte order, binary by bytes); any other pair is unordered, so <, <=, >, >= and BETWEEN
-on it are false, never an error.
+on it are false, never an error.  The held payloads order this way under Python's < and >.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from aiokv.http.dynamodb.expressions.adapters import count
+from aiokv.http.dynamodb.types import AttributeValue, Item
 
-from aiokv.http.dynamodb.expressions.adapters import binary_bytes, number_value
-
-AttributeValue = dict[str, Any]
-Item = dict[str, AttributeValue]
+__all__ = [
+    "ATTRIBUTE_TYPES",
+    "ORDERED_TYPES",
+    "AttributeValue",
+    "Item",
+    "begins_with",
+    "compare",
+    "contains",
+    "equal",
+    "size",
+    "type_of",
+]
 
 ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "L", "M"})
+ORDERED_TYPES = frozenset({"S", "N", "B"})
+_SIZED = frozenset({"S", "B", "SS", "NS", "BS", "L", "M"})
+
+
+def equal(a: AttributeValue, b: AttributeValue) -> bool:
+    """DynamoDB equality (Rule 1); compiled conditions inline it as `a == b`.
+
+    >>> from aiokv.http.dynamodb.types import parse_value as p
+    >>> equal(p({"N": "1.0"}), p({"N": "1"})), equal(p({"SS": ["a", "b"]}), p({"SS": ["b", "a"]}))
+    (True, True)
+    >>> equal(p({"S": "1"}), p({"N": "1"}))
+    False
+    """
+    return a == b
 
 
 def type_of(value: AttributeValue) -> str:
@@ -29,116 +52,63 @@ def type_of(value: AttributeValue) -> str:
     return ""
 
 
-def _scalar_key(tag: str) -> Callable[[Any], Any]:
-    if tag == "N":
-        return number_value
-    if tag == "B":
-        return binary_bytes
-    return _identity
-
-
-def _identity(x: Any) -> Any:
-    return x
-
-
-def equal(a: AttributeValue, b: AttributeValue) -> bool:
-    """DynamoDB equality: same type and same value (Rule 1).
-
-    >>> equal({"N": "1.0"}, {"N": "1"}), equal({"SS": ["a", "b"]}, {"SS": ["b", "a"]})
-    (True, True)
-    >>> equal({"S": "1"}, {"N": "1"})
-    False
-    """
-    tag = type_of(a)
-    if tag not in b:
-        return False
-    x, y = a[tag], b[tag]
-    if x == y:
-        return True
-    if tag == "N":
-        return bool(number_value(x) == number_value(y))
-    if tag == "B":
-        return binary_bytes(x) == binary_bytes(y)
-    if tag in ("SS", "NS", "BS"):
-        key = _scalar_key(tag[0])
-        return set(map(key, x)) == set(map(key, y))
-    if tag == "L":
-        return len(x) == len(y) and all(map(equal, x, y))
-    if tag == "M":
-        return x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
-    return False
-
-
-def order_key(value: AttributeValue) -> tuple[str, Any] | None:
-    """(type, key) that orders N, S and B values; None for unordered types (Rule 2)."""
-    if "S" in value:
-        return "S", value["S"]
-    if "N" in value:
-        return "N", number_value(value["N"])
-    if "B" in value:
-        return "B", binary_bytes(value["B"])
-    return None
-
-
 def compare(a: AttributeValue, b: AttributeValue) -> int | None:
-    """-1, 0 or 1 when a and b are ordered against each other, else None.
+    """-1, 0 or 1 when a and b are ordered against each other, else None (Rule 2).
 
-    >>> compare({"N": "10"}, {"N": "9"}), compare({"S": "a"}, {"S": "b"})
+    >>> from aiokv.http.dynamodb.types import parse_value as p
+    >>> compare(p({"N": "10"}), p({"N": "9"})), compare({"S": "a"}, {"S": "b"})
     (1, -1)
-    >>> compare({"S": "a"}, {"N": "1"}) is None
+    >>> compare({"S": "a"}, p({"N": "1"})) is None
     True
     """
-    ka, kb = order_key(a), order_key(b)
-    if ka is None or kb is None or ka[0] != kb[0]:
+    tag = type_of(a)
+    if tag not in ORDERED_TYPES:
         return None
-    return int(ka[1] > kb[1]) - int(ka[1] < kb[1])
+    y = b.get(tag)
+    if y is None:
+        return None
+    x = a[tag]
+    return int(x > y) - int(x < y)
 
 
 def size(value: AttributeValue) -> AttributeValue | None:
     """size(): characters of S, bytes of B, members of a set, L or M; None for N, BOOL, NULL.
 
-    >>> size({"S": "héllo"}), size({"L": [{"N": "1"}]}), size({"N": "1"})
-    ({'N': '5'}, {'N': '1'}, None)
+    >>> size({"S": "héllo"}), size({"L": [{"NULL": True}]}), size({"BOOL": False})
+    ({'N': Decimal('5')}, {'N': Decimal('1')}, None)
     """
     tag = type_of(value)
-    if tag == "B":
-        return {"N": str(len(binary_bytes(value["B"])))}
-    if tag in ("S", "SS", "NS", "BS", "L", "M"):
-        return {"N": str(len(value[tag]))}
+    if tag in _SIZED:
+        return {"N": count(len(value[tag]))}
     return None
 
 
 def begins_with(a: AttributeValue, b: AttributeValue) -> bool:
     """True when both are S (or both B) and a starts with b."""
-    if "S" in a:
-        return "S" in b and bool(a["S"].startswith(b["S"]))
-    if "B" in a and "B" in b:
-        return binary_bytes(a["B"]).startswith(binary_bytes(b["B"]))
+    for tag in ("S", "B"):
+        x = a.get(tag)
+        if x is not None:
+            y = b.get(tag)
+            return y is not None and bool(x.startswith(y))
     return False
 
 
 def contains(a: AttributeValue, b: AttributeValue) -> bool:
     """contains(): substring of S or B, member of a set of b's type, element of a list.
 
-    >>> contains({"NS": ["1", "2.0"]}, {"N": "2"}), contains({"S": "abc"}, {"S": "bc"})
+    >>> from aiokv.http.dynamodb.types import parse_value as p
+    >>> contains(p({"NS": ["1", "2.0"]}), p({"N": "2"})), contains({"S": "abc"}, {"S": "bc"})
     (True, True)
-    >>> contains({"L": [{"S": "x"}]}, {"S": "x"}), contains({"SS": ["1"]}, {"N": "1"})
+    >>> contains({"L": [{"S": "x"}]}, {"S": "x"}), contains({"SS": ("1",)}, p({"N": "1"}))
     (True, False)
     """
     tag = type_of(a)
-    if tag == "S":
-        return "S" in b and b["S"] in a["S"]
-    if tag == "B":
-        return "B" in b and binary_bytes(b["B"]) in binary_bytes(a["B"])
+    if tag in ("S", "B"):
+        y = b.get(tag)
+        return y is not None and y in a[tag]
     if tag in ("SS", "NS", "BS"):
-        member = tag[0]
-        if member not in b:
-            return False
-        if member == "S":
-            return b["S"] in a["SS"]
-        key = _scalar_key(member)
-        target = key(b[member])
-        return any(key(x) == target for x in a[tag])
+        y = b.get(tag[0])
+        return y is not None and y in a[tag]
     if tag == "L":
-        return any(equal(x, b) for x in a["L"])
+        return b in a["L"]
     return False

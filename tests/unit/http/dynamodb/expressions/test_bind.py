@@ -16,19 +16,25 @@ from aiokv.http.dynamodb.expressions import (
     parse_projection,
     parse_update,
 )
+from aiokv.http.dynamodb.types import parse_value
 
-S, N = {"S": "x"}, {"N": "1"}
+S, N = {"S": "x"}, {"N": "1"}  # wire JSON: `held` parses values as the operations will
+
+
+def held(values):
+    """ExpressionAttributeValues in the held form (None and {} pass through unchanged)."""
+    return None if values is None else {k: parse_value(v) for k, v in values.items()}
 
 
 def update_error(text, names=None, values=None):
     with pytest.raises(ExpressionError) as e:
-        compile_update(parse_update(text), Bindings(names, values))
+        compile_update(parse_update(text), Bindings(names, held(values)))
     return e.value.message
 
 
 def condition_error(text, names=None, values=None, label="ConditionExpression"):
     with pytest.raises(ExpressionError) as e:
-        compile_condition(parse_condition(text, label), Bindings(names, values), label)
+        compile_condition(parse_condition(text, label), Bindings(names, held(values)), label)
     return e.value.message
 
 
@@ -71,7 +77,7 @@ def test_undefined_name_beats_undefined_value_in_updates():
     ],
 )
 def test_unused_names_and_values_are_reported(names, values, message):
-    b = Bindings(names, values)
+    b = Bindings(names, held(values))
     compile_update(parse_update("SET attr1 = :v"), b)
     with pytest.raises(ExpressionError) as e:
         b.check_unused()
@@ -79,7 +85,7 @@ def test_unused_names_and_values_are_reported(names, values, message):
 
 
 def test_names_used_by_any_expression_of_the_request_count_as_used():
-    b = Bindings({"#a": "a", "#p": "p"}, {":v": S})
+    b = Bindings({"#a": "a", "#p": "p"}, held({":v": S}))
     compile_update(parse_update("SET #a = :v"), b)
     compile_projection(parse_projection("#p"), b)
     b.check_unused()
@@ -96,7 +102,7 @@ def test_names_used_by_any_expression_of_the_request_count_as_used():
 )
 def test_malformed_maps_are_rejected(names, values, message):
     with pytest.raises(ExpressionError) as e:
-        Bindings(names, values)
+        Bindings(names, held(values))
     assert e.value.message == message
 
 
@@ -187,6 +193,7 @@ def test_if_not_exists_needs_a_path_and_two_operands():
         ("a = a", {}, "The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [a]"),
         ("a BETWEEN :hi AND :lo", {":lo": N, ":hi": {"N": "2"}}, "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:2}, upper bound operand: AttributeValue: {N:1}"),
         ("a BETWEEN :n AND :s", {":n": N, ":s": S}, "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:x}"),
+        ("a BETWEEN :hi AND :lo", {":lo": {"N": "1E1"}, ":hi": {"N": "20.0"}}, "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:20}, upper bound operand: AttributeValue: {N:10}"),
     ],
 )  # fmt: skip
 def test_condition_operand_checks(text, values, message):
@@ -196,7 +203,7 @@ def test_condition_operand_checks(text, values, message):
 def key(text, values, hash_key="pk", range_key="sk", types=None):
     label = "KeyConditionExpression"
     return compile_key_condition(
-        parse_condition(text, label), Bindings(None, values), hash_key, range_key, types
+        parse_condition(text, label), Bindings(None, held(values)), hash_key, range_key, types
     )
 
 

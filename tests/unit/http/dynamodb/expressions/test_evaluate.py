@@ -1,4 +1,7 @@
-"""Condition evaluation (DynamoDB's comparison rules) and projection, table-driven."""
+"""Condition evaluation (DynamoDB's comparison rules) and projection, table-driven.
+
+Items and values are built with types.parse_item / parse_value: the held form the operations
+pass in (canonical Decimal numbers, bytes, sorted tuple sets)."""
 
 from __future__ import annotations
 
@@ -11,21 +14,25 @@ from aiokv.http.dynamodb.expressions import (
     parse_condition,
     parse_projection,
 )
+from aiokv.http.dynamodb.types import parse_item, parse_value
 
-ITEM = {
-    "s": {"S": "hello"},
-    "n": {"N": "10"},
-    "b": {"B": "AAEC"},  # bytes 00 01 02
-    "t": {"BOOL": True},
-    "z": {"NULL": True},
-    "ss": {"SS": ["a", "b"]},
-    "ns": {"NS": ["1", "2.50"]},
-    "bs": {"BS": ["AAE="]},
-    "l": {"L": [{"S": "x"}, {"N": "2"}, {"M": {"k": {"S": "v"}}}]},
-    "m": {"M": {"child": {"M": {"deep": {"N": "-3"}}}, "name": {"S": "ann"}}},
-}
+ITEM = parse_item(
+    {
+        "s": {"S": "hello"},
+        "n": {"N": "10"},
+        "b": {"B": "AAEC"},  # bytes 00 01 02
+        "t": {"BOOL": True},
+        "z": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.50"]},
+        "bs": {"BS": ["AAE="]},
+        "l": {"L": [{"S": "x"}, {"N": "2"}, {"M": {"k": {"S": "v"}}}]},
+        "m": {"M": {"child": {"M": {"deep": {"N": "-3"}}}, "name": {"S": "ann"}}},
+        "big": {"N": "12345678901234567890123456789012345678"},
+    }
+)
 
-VALUES = {
+WIRE_VALUES = {
     ":s": {"S": "hello"},
     ":he": {"S": "he"},
     ":ell": {"S": "ell"},
@@ -46,7 +53,14 @@ VALUES = {
     ":m": {"M": {"deep": {"N": "-3.0"}}},
     ":neg": {"N": "-3"},
     ":five": {"N": "5"},
+    ":big": {"N": "12345678901234567890123456789012345679"},
+    ":bigless": {"N": "1234567890123456789012345678901234567.7E1"},
+    ":ns": {"NS": ["2.5", "1.0"]},
+    ":bs": {"BS": ["AAE="]},
+    ":bb": {"B": "AQ=="},
+    ":l": {"L": [{"S": "x"}, {"N": "2.0"}, {"M": {"k": {"S": "v"}}}]},
 }
+VALUES = {key: parse_value(wire) for key, wire in WIRE_VALUES.items()}
 
 CASES = [
     ("s = :s", True),
@@ -102,6 +116,21 @@ CASES = [
     ("NOT (n = :n9 OR s = :s)", False),
     ("l[1] = :two", False),
     ("l[0] = :x", True),
+    ("big < :big", True),  # all 38 digits count
+    ("big > :bigless", True),
+    ("big BETWEEN :bigless AND :big", True),
+    ("ns = :ns", True),  # set members compare as numbers, in any order
+    ("bs = :bs", True),
+    ("l = :l", True),  # lists compare element-wise, numbers by value
+    ("contains(b, :bb)", True),  # 01 is inside 00 01 02
+    ("b < :bb", True),  # 00 01 02 < 01: unsigned bytes, first byte decides
+    ("begins_with(b, :bb)", False),
+    (":n = n", True),  # a value on the left
+    (":n9 < n", True),
+    ("n <> :n", False),
+    ("absent <> absent2", False),  # both missing: neither differs
+    ("n BETWEEN :a AND :x", False),  # bounds of another type: false, never an error
+    ("s > :t", False),  # against an unordered value: false
 ]
 
 
@@ -117,7 +146,7 @@ def test_condition_semantics(text, expected):
 
 
 def test_names_substitute_into_paths():
-    b = Bindings({"#m": "m", "#n": "name"}, {":v": {"S": "ann"}})
+    b = Bindings({"#m": "m", "#n": "name"}, {":v": parse_value({"S": "ann"})})
     assert compile_condition(parse_condition("#m.#n = :v"), b)(ITEM)
     b.check_unused()
 
@@ -130,10 +159,11 @@ def project(text, names=None):
     ("text", "expected"),
     [
         ("s, n, absent", {"s": ITEM["s"], "n": ITEM["n"]}),
-        ("m.child.deep", {"m": {"M": {"child": {"M": {"deep": {"N": "-3"}}}}}}),
+        ("m.child.deep", parse_item({"m": {"M": {"child": {"M": {"deep": {"N": "-3"}}}}}})),
         ("l[2].k, l[0]", {"l": {"L": [{"S": "x"}, {"M": {"k": {"S": "v"}}}]}}),
         ("l[9], m.nope, s.x", {}),
         ("m.#n, s", {"m": {"M": {"name": {"S": "ann"}}}, "s": ITEM["s"]}),
+        ("ns, b", {"ns": ITEM["ns"], "b": ITEM["b"]}),
     ],
 )
 def test_projection_keeps_only_the_named_paths(text, expected):

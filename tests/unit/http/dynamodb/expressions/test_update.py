@@ -1,28 +1,41 @@
-"""Applying update expressions: SET, REMOVE, ADD, DELETE semantics and update-time errors."""
+"""Applying update expressions: SET, REMOVE, ADD, DELETE semantics and update-time errors.
+
+Items and values are built with types.parse_item / parse_value (the held form the operations
+pass in); expected values are written as wire JSON and parsed the same way, so a result must
+be exactly the held form: canonical numbers, sorted duplicate-free set tuples."""
 
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 
 import pytest
 
 from aiokv.http.dynamodb.expressions import Bindings, ExpressionError, compile_update, parse_update
+from aiokv.http.dynamodb.numbers import OVERFLOW, UNDERFLOW
+from aiokv.http.dynamodb.types import parse_item, parse_value, render
 
 INVALID = "The document path provided in the update expression is invalid for update"
 MISSING = "The provided expression refers to an attribute that does not exist in the item"
 BAD_TYPE = "An operand in the update expression has an incorrect data type"
 
-ITEM = {
-    "pk": {"S": "k"},
-    "n": {"N": "5"},
-    "s": {"S": "str"},
-    "ss": {"SS": ["a", "b"]},
-    "ns": {"NS": ["1", "2"]},
-    "l": {"L": [{"S": "a"}, {"S": "b"}, {"S": "c"}]},
-    "m": {"M": {"x": {"N": "1"}, "l": {"L": [{"N": "0"}]}}},
-}
+ITEM = parse_item(
+    {
+        "pk": {"S": "k"},
+        "n": {"N": "5"},
+        "s": {"S": "str"},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "l": {"L": [{"S": "a"}, {"S": "b"}, {"S": "c"}]},
+        "m": {"M": {"x": {"N": "1"}, "l": {"L": [{"N": "0"}]}}},
+        "bs": {"BS": ["AQ==", "/w=="]},  # 01, ff
+        "big": {"N": "99999999999999999999999999999999999999"},
+        "huge": {"N": "9.9E125"},
+        "tiny": {"N": "1.1E-130"},
+    }
+)
 
-VALUES = {
+WIRE_VALUES = {
     ":one": {"N": "1"},
     ":half": {"N": "0.5"},
     ":s": {"S": "new"},
@@ -31,7 +44,16 @@ VALUES = {
     ":l": {"L": [{"S": "z"}]},
     ":a": {"SS": ["a"]},
     ":ab": {"SS": ["a", "b"]},
+    ":mixed": {"SS": ["é", "Z", "0", "a"]},
+    ":nums": {"NS": ["10", "-1", "2.5", "1e0"]},
+    ":bytes": {"BS": ["AA==", "gA=="]},  # 00, 80
+    ":tenth": {"N": "0.1"},
+    ":fifth": {"N": "0.2"},
+    ":five": {"N": "5"},
+    ":e125": {"N": "1E125"},
+    ":e130": {"N": "1E-130"},
 }
+VALUES = {key: parse_value(wire) for key, wire in WIRE_VALUES.items()}
 
 
 def run(text, item=ITEM):
@@ -87,7 +109,51 @@ def run(text, item=ITEM):
     ],
 )
 def test_update_actions(text, path, expected):
-    assert run(text).get(path) == expected
+    assert run(text).get(path) == (parse_value(expected) if expected is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "expected"),
+    [
+        ("ADD ss :mixed", "ss", {"SS": ("0", "Z", "a", "b", "é")}),  # code point order
+        ("ADD ns :nums", "ns", {"NS": (-1, 1, 2, Decimal("2.5"), 10)}),  # numeric order
+        ("ADD bs :bytes", "bs", {"BS": (b"\x00", b"\x01", b"\x80", b"\xff")}),  # unsigned
+        ("ADD fresh :nums", "fresh", {"NS": (-1, 1, Decimal("2.5"), 10)}),
+        ("DELETE ss :a", "ss", {"SS": ("b",)}),
+        ("DELETE ns :nums", "ns", {"NS": (2,)}),  # 1e0 removes 1
+    ],
+)
+def test_set_results_are_sorted_duplicate_free_tuples(text, path, expected):
+    assert run(text)[path] == expected
+
+
+def test_results_are_canonical_numbers():
+    new = run("SET n = n + :five, s = :tenth + :fifth ADD m.x :one")
+    assert new["n"]["N"].as_tuple() == parse_value({"N": "10"})["N"].as_tuple()
+    assert (new["s"], new["m"]["M"]["x"]) == ({"N": Decimal("0.3")}, {"N": Decimal(2)})
+    assert render({k: new[k] for k in ("n", "s")}) == b'{"n":{"N":"10"},"s":{"N":"0.3"}}'
+
+
+def test_sums_keep_all_38_digits():
+    new = run("SET big = big - :one")
+    assert render(new["big"]) == b'{"N":"99999999999999999999999999999999999998"}'
+    new = run("ADD big :one")  # 1E38 needs one digit
+    assert render(new["big"]) == b'{"N":"100000000000000000000000000000000000000"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ADD big :half", OVERFLOW),  # 39 digits: the service reports overflow, never rounds
+        ("SET big = :tenth + big", OVERFLOW),
+        ("ADD huge :e125", OVERFLOW),  # 1.09E126: out of range
+        ("SET tiny = tiny - :e130", UNDERFLOW),  # 1E-131
+    ],
+)
+def test_arithmetic_fails_with_the_services_number_errors(text, message):
+    with pytest.raises(ExpressionError) as e:
+        run(text)
+    assert e.value.message == message
 
 
 def test_several_sections_apply_together():
@@ -95,14 +161,14 @@ def test_several_sections_apply_together():
     assert (new["s"], "n" in new, new["ns"], new["ss"]) == (
         {"S": "new"},
         False,
-        {"NS": ["1", "2", "3"]},
-        {"SS": ["b"]},
+        parse_value({"NS": ["1", "2", "3"]}),
+        {"SS": ("b",)},
     )
 
 
 def test_appends_past_the_end_keep_their_order():
     new = run("SET l[10] = :s, l[11] = :one")
-    assert new["l"]["L"][3:] == [{"S": "new"}, {"N": "1"}]
+    assert new["l"]["L"][3:] == [{"S": "new"}, parse_value({"N": "1"})]
 
 
 def test_the_input_item_is_not_modified():
