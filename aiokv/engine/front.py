@@ -585,6 +585,16 @@ class MemtableEngine:
         given.update(o.column_families.get(DEFAULT_FAMILY, {}))
         return given
 
+    async def _stop_tasks(self) -> None:
+        """Closing: wakes stalled writers and ends the background tasks."""
+        self._closing = True
+        self._room.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
     def _release_lock(self) -> None:
         if self._lock is not None:
             self._lock.release()

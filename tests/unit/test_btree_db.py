@@ -306,3 +306,12 @@ async def test_the_catalog_counts_the_keys_of_each_tree_across_reopen():
     async with opening(fs) as db:
         assert db.stats()["btree_keys"] == len([k async for k, _ in db.scan()])
         assert db.stats(cf=db.column_family("other"))["btree_keys"] == 500
+
+
+@pytest.mark.parametrize("engine", ["BTREE", "b+tree", "", None, 1])
+async def test_an_unknown_engine_is_refused_and_creates_nothing(engine):
+    fs = MemFileSystem()
+    with pytest.raises(InvalidArgumentError, match="engine must be one of"):
+        async with aiokv.open(PATH, engine=engine, fs=fs):
+            pass
+    assert not fs.exists(PATH)

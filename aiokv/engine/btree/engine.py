@@ -26,7 +26,6 @@ list, then the WAL replayed past `checkpoint_seq`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -789,13 +788,7 @@ class BTreeEngine(MemtableEngine):
         return s
 
     async def close(self) -> None:
-        self._closing = True
-        self._room.set()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await self._stop_tasks()
         try:
             await self.committer.close(sync=self.error is None)
         finally:

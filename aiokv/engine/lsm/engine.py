@@ -552,13 +552,7 @@ class LsmEngine(MemtableEngine):
     # -- shutdown -------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        self._closing = True
-        self._room.set()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await self._stop_tasks()
         if self._worker is not None:
             await self._worker.stop()
         await self.versions.drain()
